@@ -9,7 +9,6 @@
 import json
 import os
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -21,7 +20,6 @@ os.environ["CVCOURSE_OFFLINE"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(KERNEL_SITE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
-os.environ.setdefault("MPLBACKEND", "Agg")  # only for non-kernel code; kernels use the inline backend
 sys.path.insert(0, str(KERNEL_SITE))
 import cvcourse_netguard  # noqa: E402
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -140,7 +140,8 @@ def conv1x1(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
 
 
 # ----------------------------------------------------------------------------- filtering one image
-def correlate2d(image: Tensor | np.ndarray, kernel: Tensor | np.ndarray, border: str = "reflect"):
+def correlate2d(image: Tensor | np.ndarray, kernel: Tensor | np.ndarray,
+                border: str = "reflect") -> Tensor | np.ndarray:
     """Cross-correlate one single-channel image with a kernel; the output has the image's size.
 
     ``out[i, j] = sum_{u, v} kernel[u, v] * image[i + u - kh//2, j + v - kw//2]`` -- the kernel is
@@ -167,7 +168,8 @@ def correlate2d(image: Tensor | np.ndarray, kernel: Tensor | np.ndarray, border:
     return out.numpy() if isinstance(image, np.ndarray) else out
 
 
-def convolve2d(image: Tensor | np.ndarray, kernel: Tensor | np.ndarray, border: str = "reflect"):
+def convolve2d(image: Tensor | np.ndarray, kernel: Tensor | np.ndarray,
+               border: str = "reflect") -> Tensor | np.ndarray:
     """Convolve one single-channel image with a kernel (the textbook definition, kernel flipped).
 
     ``out[i, j] = sum_{u, v} kernel[u, v] * image[i - u + kh//2, j - v + kw//2]``, which is
@@ -177,11 +179,11 @@ def convolve2d(image: Tensor | np.ndarray, kernel: Tensor | np.ndarray, border: 
 
     Args and Returns: as `correlate2d`.
     """
-    x, k = _image_and_kernel(image, kernel, border)
+    _, k = _image_and_kernel(image, kernel, border)
     return correlate2d(image, torch.flip(k, dims=(0, 1)), border)
 
 
-def sobel_magnitude(image: Tensor | np.ndarray, border: str = "reflect"):
+def sobel_magnitude(image: Tensor | np.ndarray, border: str = "reflect") -> Tensor | np.ndarray:
     """Gradient magnitude ``sqrt(gx**2 + gy**2)`` with the 3x3 Sobel kernels.
 
     Large where the brightness changes quickly (edges), 0 on flat regions. A unit step gives 4
@@ -198,7 +200,7 @@ def sobel_magnitude(image: Tensor | np.ndarray, border: str = "reflect"):
 
 # ----------------------------------------------------------------------------- kernels
 def kernel(name: str) -> Tensor:
-    """A classic 3x3 image kernel by name (a new float32 Tensor each call).
+    """A classic image kernel by name: 3x3, except the 5x5 "gaussian" (a new float32 Tensor each call).
 
     Names: "identity", "box_blur" (mean of 3x3), "gaussian" (``gaussian_kernel(5, 1.0)``, 5x5),
     "sharpen" (identity + negative Laplacian), "edge" (8-neighbour outline), "laplacian"
@@ -229,12 +231,8 @@ def gaussian_kernel(size: int = 5, sigma: float = 1.0) -> Tensor:
     Returns:
         Tensor[size, size] float32 summing to 1.
     """
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise TypeError(f"size: expected an odd int, got {type(size).__name__}")
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"size: expected an odd int >= 1, got {size}")
-    if not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise ValueError(f"sigma: expected a number > 0, got {sigma!r}")
+    _check_odd_size(size)
+    _check_positive("sigma", sigma)
     x = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
     g = g / g.sum()                                              # (size,)
@@ -278,7 +276,9 @@ def gabor_bank(
     """
     if isinstance(n_orientations, bool) or not isinstance(n_orientations, int) or n_orientations < 1:
         raise ValueError(f"n_orientations: expected an int >= 1, got {n_orientations!r}")
-    envelope = gaussian_kernel(size, 1.0)  # validates `size`; only its shape is used
+    _check_odd_size(size)
+    for name, value in (("sigma", sigma), ("wavelength", wavelength), ("gamma", gamma)):
+        _check_positive(name, value)
     r = torch.arange(size, dtype=torch.float64) - size // 2
     y, x = -r[:, None], r[None, :]                               # (size, 1), (1, size): y points up
     theta = torch.arange(n_orientations, dtype=torch.float64)[:, None, None] * math.pi / n_orientations
@@ -352,17 +352,17 @@ def feature_maps(model: nn.Module, image: Tensor, layers: str | Sequence[str]) -
         raise ValueError(f"image: expected Tensor[N, C, H, W] or Tensor[C, H, W], got {_shape(image)}")
     layers = [layers] if isinstance(layers, str) else list(layers)
     modules = dict(model.named_modules())
-    names = [n for n in modules if n]
-    for name in layers:
-        if name not in modules or not name:
-            raise ValueError(f"layers: model has no submodule {name!r}; expected some of {', '.join(names)}")
+    names = ", ".join(n for n in modules if n)
     if not layers:
-        raise ValueError(f"layers: expected at least one submodule name, e.g. {names[0] if names else '?'}")
+        raise ValueError(f"layers: expected at least one submodule name (one of {names}), got none")
+    for name in layers:
+        if not isinstance(name, str) or name not in modules or not name:
+            raise ValueError(f"layers: model has no submodule {name!r}; expected some of {names}")
 
     single = image.dim() == 3
     outputs: dict[str, Tensor] = {}
 
-    def hook_for(name: str):
+    def hook_for(name: str) -> Callable:
         def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
             outputs[name] = output.detach()
         return hook
@@ -383,6 +383,20 @@ def _blob_kernel(size: int) -> Tensor:
     g = gaussian_kernel(size, 1.0) - gaussian_kernel(size, 2.5)                 # (size, size)
     g = g - g.mean()
     return g / g.norm()
+
+
+def _check_odd_size(size: object) -> None:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise TypeError(f"size: expected an odd int, got {type(size).__name__}")
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"size: expected an odd int >= 1, got {size}")
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}: expected a number > 0, got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{name}: expected a number > 0, got {value!r}")
 
 
 def _shape(t: Tensor | np.ndarray) -> str:
@@ -413,11 +427,11 @@ def _check_bias(bias: object, c_out: int, input: Tensor) -> None:
 def _pair(name: str, value: int | tuple[int, int], minimum: int) -> tuple[int, int]:
     """`value` as (vertical, horizontal); TypeError unless an int or a pair of ints."""
     pair = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
-    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in pair):
+    if len(pair) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) for v in pair):
         raise TypeError(f"{name}: expected an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
-        raise ValueError(f"{name}: expected values >= {minimum}, got {value!r}")
-    return pair
+        raise ValueError(f"{name}: expected an int >= {minimum} (or a pair of them), got {value!r}")
+    return int(pair[0]), int(pair[1])
 
 
 def _check_fits(input: Tensor, kh: int, kw: int, ph: int, pw: int) -> None:
@@ -429,13 +443,13 @@ def _check_fits(input: Tensor, kh: int, kw: int, ph: int, pw: int) -> None:
 
 def _as_2d(name: str, a: object) -> Tensor:
     """`a` (Tensor or ndarray) as a 2-D floating-point Tensor (float64 stays, the rest -> float32)."""
+    if not isinstance(a, (Tensor, np.ndarray)):
+        raise TypeError(f"{name}: expected a Tensor[H, W] or a 2-D ndarray, got {type(a).__name__}")
+    if a.ndim != 2:
+        raise ValueError(f"{name}: expected a single-channel 2-D array (H, W), got {_shape(a)}"
+                         + (" (convert colour images to gray first)" if a.ndim == 3 else ""))
     if isinstance(a, np.ndarray):
         a = torch.from_numpy(np.ascontiguousarray(a))
-    if not isinstance(a, Tensor):
-        raise TypeError(f"{name}: expected a Tensor[H, W] or a 2-D ndarray, got {type(a).__name__}")
-    if a.dim() != 2:
-        raise ValueError(f"{name}: expected a single-channel 2-D array (H, W), got {_shape(a)}"
-                         + (" (convert colour images to gray first)" if a.dim() == 3 else ""))
     if a.dtype == torch.bool or a.is_complex():
         raise TypeError(f"{name}: expected a real-valued array, got {a.dtype}")
     return a if a.dtype == torch.float64 else a.float()
@@ -445,7 +459,7 @@ def _image_and_kernel(image: object, kernel: object, border: str) -> tuple[Tenso
     x = _as_2d("image", image)
     k = _as_2d("kernel", kernel).to(x.dtype)
     if k.shape[0] % 2 == 0 or k.shape[1] % 2 == 0:
-        raise ValueError(f"kernel: expected odd height and width (so it has a centre pixel), got {_shape(k)}")
+        raise ValueError(f"kernel: expected odd height and width (so it has a centre pixel), got {_shape(kernel)}")
     if border not in _BORDERS:
         raise ValueError(f"border: expected one of {', '.join(map(repr, _BORDERS))}, got {border!r}")
     if border == "reflect" and (k.shape[0] // 2 >= x.shape[0] or k.shape[1] // 2 >= x.shape[1]):

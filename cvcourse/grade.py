@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,7 +80,8 @@ def grade_notebook(path: str | Path, timeout: float = 600, kernel_name: str = "p
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as err:  # noqa: BLE001 - any unreadable file is reported
-        return NotebookGrade(str(path), chapter_of(path), "unreadable", f"{type(err).__name__}: {err}"[:300])
+        return NotebookGrade(str(path), chapter_of(path), "unreadable", f"{type(err).__name__}: {err}"[:300],
+                             _merge(chapter_of(path), {}))
     chapter = _chapter(nb, path)
     with tempfile.TemporaryDirectory(prefix="cvcourse-grade-") as tmp:
         log = Path(tmp) / "verdicts.jsonl"
@@ -88,7 +90,8 @@ def grade_notebook(path: str | Path, timeout: float = 600, kernel_name: str = "p
                                 startup_timeout=120, resources={"metadata": {"path": str(path.parent.resolve())}})
         status, detail = "ok", ""
         try:
-            client.execute(env=env)
+            # the kernel's own stderr (start-up warnings, a dying kernel's trace) is not the learner's
+            client.execute(env=env, stderr=subprocess.DEVNULL)
             detail = _first_error(nb)
             status = "cell errors" if detail else "ok"
         except CellTimeoutError:
@@ -132,20 +135,26 @@ def _merge(chapter: str, verdicts: dict[str, dict]) -> list[ExerciseGrade]:
 def format_table(grades: list[NotebookGrade]) -> str:
     """A plain-text score table: one row per exercise, then one line per notebook."""
     rows = [("notebook", "exercise", "result", "hint")]
+    base = _common_parent([g.path for g in grades])
     for g in grades:
-        name = Path(g.path).name
+        name = str(Path(g.path).resolve().relative_to(base))
         if not g.exercises:
             rows.append((name, "-", g.status, g.detail))
         for e in g.exercises:
             rows.append((name, f"{e.exercise} {e.name}", e.status, e.hint))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3] for r in rows]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3] for r in rows]
     lines.insert(1, "-" * min(120, max(len(x) for x in lines)))
     lines.append("")
     for g in grades:
         run = g.status + (f" ({g.detail})" if g.detail else "")
         lines.append(f"{g.path}: {g.score}/{len(g.exercises)} passed; run: {run}")
     return "\n".join(lines)
+
+
+def _common_parent(paths: list[str]) -> Path:
+    """The deepest folder holding every path, so that alice/01.ipynb and bob/01.ipynb stay apart."""
+    return Path(os.path.commonpath([str(Path(p).resolve().parent) for p in paths])) if paths else Path()
 
 
 def grade(paths: list[str | Path], timeout: float = 600, json_path: str | Path | None = None) -> list[NotebookGrade]:

@@ -96,7 +96,7 @@ def install_torch(py: Path) -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 10):
+    if sys.version_info < (3, 10):  # noqa: UP036 - this script runs on whatever python3 the user has
         die(f"Python 3.10 or newer is needed, this is {platform.python_version()} ({sys.executable})")
     venv = (ROOT / (sys.argv[1] if len(sys.argv) > 1 else ".venv")).resolve()
     py = venv_python(venv)

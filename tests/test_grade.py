@@ -44,7 +44,7 @@ def graded(tmp_path_factory):
     broken.write_text("{ this is not a notebook")
     paths.append(broken)
     results = grade(paths, timeout=8, json_path=root / "results.json")
-    return {p.parent.name: r for p, r in zip(paths, results)}, root
+    return {p.parent.name: r for p, r in zip(paths, results, strict=True)}, root
 
 
 def _statuses(grade_):
@@ -85,14 +85,15 @@ def test_dead_kernel_and_unreadable_file(graded):
     assert graded[0]["frank"].status in {"kernel died", "error"}
     assert _statuses(graded[0]["frank"]) == {"02.1": "not run", "02.2": "not run"}
     g = graded[0]["gina"]
-    assert g.status == "unreadable" and g.chapter == "02"
+    assert g.status == "unreadable" and g.chapter == "02" and "not a notebook" in g.detail
+    assert _statuses(g) == {"02.1": "not run", "02.2": "not run"}
 
 
 def test_json_and_table(graded):
     results, root = graded
     data = json.loads((root / "results.json").read_text())
     assert [d["score"] for d in data] == [2, 1, 2, 1, 0, 0, 0]
-    assert all(d["total"] == 2 for d in data[:-1])
+    assert all(d["total"] == 2 for d in data)
     table = format_table(list(results.values()))
     assert "02.1 conv_output_size" in table and "not attempted" in table and "timeout" in table
 

@@ -1,0 +1,103 @@
+"""cvcourse.plot: every helper returns a Figure with the expected axes; bad input is named."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from cvcourse import plot  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible() and ax.images]
+
+
+def test_show_images_accepts_tensors_and_arrays():
+    images = [
+        torch.rand(3, 8, 9), torch.rand(1, 8, 9), torch.rand(8, 9),
+        np.zeros((8, 9), np.uint8), np.full((8, 9, 3), 200, np.uint8), np.random.default_rng(0).random((8, 9, 3)) * 1.5,
+    ]
+    fig = plot.show_images(images, titles=list("abcdef"), ncols=4)
+    assert isinstance(fig, Figure)
+    axes = visible_axes(fig)
+    assert len(axes) == 6 and [ax.get_title() for ax in axes] == list("abcdef")
+    assert axes[5].images[0].get_array().max() <= 1.0          # colour floats are clipped
+    assert [ax.images[0].get_clim() for ax in axes[2:4]] == [(0.0, 1.0), (0.0, 255.0)]
+    assert len(fig.axes) == 8                                   # 2 rows of 4, the last two blank
+    assert isinstance(plot.show_images(np.zeros((4, 4))), Figure)  # a single image
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: plot.show_images([np.zeros((4, 4))], titles=["a", "b"]), ValueError, r"titles: expected 1 titles"),
+    (lambda: plot.show_images([np.zeros((4, 4, 5))]), ValueError, r"images: expected HxW or HxWx3"),
+    (lambda: plot.show_images([[0, 1]]), TypeError, r"images: expected Tensors or ndarrays, got list"),
+    (lambda: plot.show_images([]), ValueError, r"at least one image"),
+    (lambda: plot.show_feature_maps(np.zeros((2, 4, 4))), TypeError, r"maps: expected a torch.Tensor"),
+    (lambda: plot.show_feature_maps(torch.zeros(4, 4)), ValueError, r"maps: expected Tensor\[C, H, W\], got Tensor\[4, 4\]"),
+    (lambda: plot.show_kernels(torch.zeros(4, 3, 3, 3)), ValueError, r"weight: expected single-channel kernels"),
+    (lambda: plot.show_feature_maps(torch.zeros(2, 4, 4), titles=["a"]), ValueError, r"titles: expected 2 titles"),
+])
+def test_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_show_images_default_and_given_limits():
+    signed = np.linspace(-2.0, 1.0, 1000).reshape(20, 50)       # a filter response: grey is 0
+    positive = np.linspace(0.0, 300.0, 1000).reshape(20, 50)
+    fig = plot.show_images([signed, positive, np.zeros((3, 3))])
+    (lo, hi), (lo2, hi2), flat = [ax.images[0].get_clim() for ax in visible_axes(fig)]
+    assert lo == -hi and 1.9 < hi <= 2.0 and lo2 == 0.0 and 290 < hi2 <= 300 and flat == (0.0, 1.0)
+    fig = plot.show_images([signed], vmin=0, vmax=255)
+    assert visible_axes(fig)[0].images[0].get_clim() == (0.0, 255.0)
+
+
+def test_show_feature_maps_normalises_each_map():
+    maps = torch.stack([torch.arange(12.0).view(3, 4) * 100, torch.full((3, 4), 7.0), -torch.arange(12.0).view(3, 4)])
+    fig = plot.show_feature_maps(maps, ncols=2, title="conv1")
+    axes = visible_axes(fig)
+    assert isinstance(fig, Figure) and len(axes) == 3 and fig._suptitle.get_text() == "conv1"
+    shown = [np.asarray(ax.images[0].get_array()) for ax in axes]
+    assert [(a.min(), a.max()) for a in shown] == [(0.0, 1.0), (0.0, 0.0), (0.0, 1.0)]
+    assert all(not ax.get_xticks().size or not ax.axison for ax in axes)
+    assert len(visible_axes(plot.show_feature_maps(maps[None]))) == 3  # a batch of one
+    fig = plot.show_feature_maps(maps, titles=["a", "b", "c"])
+    assert [ax.get_title() for ax in visible_axes(fig)] == ["a", "b", "c"]
+
+
+def test_show_kernels_uses_symmetric_limits():
+    w = torch.tensor([[[[-1.0, 0.0], [0.5, 0.0]]], [[[0.0, 0.0], [0.0, 0.0]]]])
+    fig = plot.show_kernels(w, titles=["a", "b"])
+    axes = visible_axes(fig)
+    assert len(axes) == 2 and axes[0].images[0].get_clim() == (-1.0, 1.0)
+    assert isinstance(plot.show_kernels(w[:, 0]), Figure)
+
+
+def test_show_conv_step_writes_the_computation():
+    x = torch.arange(25.0).view(5, 5)
+    k = torch.tensor([[1.0, 0, 0], [0, 1, 0], [0, 0, 1]])
+    fig = plot.show_conv_step(x, k, row=1, col=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert fig._suptitle.get_text() == "output[1, 2] = sum(window * kernel) = 39"  # 7 + 13 + 19
+    texts = [t.get_text() for t in fig.axes[2].texts]
+    assert [t for t in texts if t] == ["39"]
+
+
+def test_importing_plot_does_not_import_matplotlib():
+    code = "import sys, cvcourse.plot; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
