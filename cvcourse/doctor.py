@@ -44,6 +44,7 @@ class Probe:
 
 
 def probe(module: str, package: str, purpose: str) -> Probe:
+    """Import `module` and read its version; a failed import is recorded, not raised."""
     try:
         mod = importlib.import_module(module)
     except Exception as err:  # noqa: BLE001 - a broken install is reported, not raised

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["show_conv_step", "show_feature_maps", "show_images", "show_kernels"]
 
 
-def show_images(images, titles: Sequence[str] | None = None, ncols: int = 4, cmap: str = "gray",
+def show_images(images: Tensor | np.ndarray | Sequence[Tensor | np.ndarray], titles: Sequence[str] | None = None, ncols: int = 4, cmap: str = "gray",
                 size: float = 2.5, vmin: float | None = None, vmax: float | None = None) -> Figure:
     """Show images in a grid, without axes.
 

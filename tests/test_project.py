@@ -136,3 +136,34 @@ def test_network_guard_blocks_outside_connections(monkeypatch):
         socket.getaddrinfo("example.com", 80)
     socket.getaddrinfo("localhost", 80)
     assert calls == [("connect", ("127.0.0.1", 9)), ("connect", ("::1", 9)), ("getaddrinfo", "localhost")]
+
+
+def _public_functions():
+    import importlib
+    import inspect
+
+    for path in sorted(PKG.rglob("*.py")):
+        rel = path.relative_to(PKG).with_suffix("")
+        if any(part.startswith("_") for part in rel.parts):
+            continue
+        module = importlib.import_module("cvcourse." + ".".join(rel.parts))
+        for name, obj in vars(module).items():
+            if not name.startswith("_") and inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                yield f"{module.__name__}.{name}", obj
+
+
+def test_public_functions_have_type_hints_and_docstrings():
+    import inspect
+
+    missing = []
+    for qualname, fn in _public_functions():
+        sig = inspect.signature(fn)
+        unannotated = [p.name for p in sig.parameters.values()
+                       if p.annotation is inspect.Parameter.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if qualname.startswith("cvcourse.checks."):  # checks take the learner's function: (fn) -> CheckResult
+            unannotated = []
+        if unannotated or (sig.return_annotation is inspect.Signature.empty and not qualname.startswith("cvcourse.checks.")):
+            missing.append(f"{qualname}: hints missing on {unannotated or 'return'}")
+        if not (fn.__doc__ or "").strip():
+            missing.append(f"{qualname}: no docstring")
+    assert not missing, "\n".join(missing)
