@@ -14,7 +14,8 @@ from torch import Tensor
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["show_conv_step", "show_feature_maps", "show_images", "show_kernels"]
+__all__ = ["box_colors", "draw_boxes", "plot_boxes", "show_conv_step", "show_feature_maps", "show_images",
+           "show_kernels"]
 
 
 def show_images(images: Tensor | np.ndarray | Sequence[Tensor | np.ndarray], titles: Sequence[str] | None = None, ncols: int = 4, cmap: str = "gray",
@@ -150,6 +151,126 @@ def show_conv_step(image: Tensor, kernel: Tensor, row: int = 0, col: int = 0) ->
         ax.set_title(name)
     fig.suptitle(f"output[{row}, {col}] = sum(window * kernel) = {float(out[row, col]):g}")
     return fig
+
+
+# ----------------------------------------------------------------------------- boxes
+def box_colors(n: int) -> list[tuple[int, int, int]]:
+    """`n` distinct RGB colours (uint8 triples), one per class: matplotlib's tab10, then tab20."""
+    import matplotlib
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n: expected a non-negative int, got {n!r}")
+    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
+    return [tuple(int(round(255 * c)) for c in cmap(i % cmap.N)[:3]) for i in range(n)]
+
+
+def draw_boxes(image: np.ndarray, boxes: Tensor | np.ndarray, labels: Sequence[int] | Tensor | None = None,
+               scores: Sequence[float] | Tensor | None = None, class_names: Sequence[str] | None = None,
+               thickness: int = 2, font_scale: float = 0.4) -> np.ndarray:
+    """Draw boxes on a copy of an RGB image with OpenCV, one colour per class, and return it.
+
+    Each box gets a rectangle and, when `labels` or `scores` are given, a filled label box sized by
+    `cv2.getTextSize` with the text "name score" written inside (above the box, or inside its top
+    edge when there is no room above). Show the result with `show_images` or `plt.imshow`.
+
+    Args:
+        image: ndarray[H, W, 3] uint8 RGB (a greyscale ndarray[H, W] is drawn on in colour).
+        boxes: Tensor[N, 4] or ndarray, xyxy in pixels.
+        labels: N class ids (colours and names), optional.
+        scores: N confidences, shown with two decimals, optional.
+        class_names: names indexed by label, optional (else the id is shown).
+        thickness: line width in pixels; font_scale: OpenCV font scale.
+
+    Returns:
+        ndarray[H, W, 3] uint8, a new image.
+    """
+    import cv2
+
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise TypeError("image: expected an ndarray[H, W, 3] (or [H, W]) of uint8, got "
+                        + (f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__))
+    out = np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image[:, :, :3]).copy()
+    b = torch.as_tensor(np.asarray(boxes) if not isinstance(boxes, Tensor) else boxes).detach().cpu().float()
+    if b.numel() == 0:
+        return out
+    if b.dim() != 2 or b.shape[1] != 4:
+        raise ValueError(f"boxes: expected Tensor[N, 4] (xyxy), got shape {tuple(b.shape)}")
+    n = b.shape[0]
+    labels_ = [int(v) for v in (labels.tolist() if isinstance(labels, Tensor) else labels)] if labels is not None else None
+    scores_ = [float(v) for v in (scores.tolist() if isinstance(scores, Tensor) else scores)] if scores is not None else None
+    for name, seq in (("labels", labels_), ("scores", scores_)):
+        if seq is not None and len(seq) != n:
+            raise ValueError(f"{name}: expected {n} values (one per box), got {len(seq)}")
+    n_colors = max(labels_) + 1 if labels_ else 1
+    colors = box_colors(max(n_colors, len(class_names) if class_names else 0))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for i, (x1, y1, x2, y2) in enumerate(b.round().int().tolist()):
+        color = colors[labels_[i]] if labels_ else colors[0]
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
+        parts = []
+        if labels_ is not None:
+            parts.append(class_names[labels_[i]] if class_names else str(labels_[i]))
+        if scores_ is not None:
+            parts.append(f"{scores_[i]:.2f}")
+        if not parts:
+            continue
+        text = " ".join(parts)
+        (tw, th), baseline = cv2.getTextSize(text, font, font_scale, 1)
+        top = y1 - th - baseline - 2 if y1 - th - baseline - 2 >= 0 else y1  # above the box if it fits
+        cv2.rectangle(out, (x1, top), (x1 + tw + 2, top + th + baseline + 2), color, cv2.FILLED)
+        text_color = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
+        cv2.putText(out, text, (x1 + 1, top + th + 1), font, font_scale, text_color, 1, cv2.LINE_AA)
+    return out
+
+
+def plot_boxes(boxes: Tensor | np.ndarray, ax: object = None, labels: Sequence[str] | None = None,
+               colors: Sequence[str] | str | None = None, fill: bool = False, linestyle: str = "-") -> object:
+    """Draw xyxy boxes as matplotlib rectangles on `ax` (a new axes if None) and return the axes.
+
+    Used to draw geometry (IoU, anchors, NMS steps): y grows downwards as in images, the aspect is
+    equal, and the view is fitted to the boxes unless something is already drawn.
+
+    Args:
+        boxes: Tensor[N, 4] or ndarray, xyxy.
+        ax: a matplotlib Axes, or None for a new figure.
+        labels: N texts written at the top-left corners, optional.
+        colors: one colour for all or one per box (default: tab10 in order).
+        fill: fill the rectangles with a transparent colour.
+        linestyle: matplotlib line style.
+
+    Returns:
+        The matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    b = torch.as_tensor(np.asarray(boxes) if not isinstance(boxes, Tensor) else boxes).detach().cpu().double()
+    if b.numel() and (b.dim() != 2 or b.shape[1] != 4):
+        raise ValueError(f"boxes: expected Tensor[N, 4] (xyxy), got shape {tuple(b.shape)}")
+    b = b.reshape(-1, 4)
+    if labels is not None and len(labels) != b.shape[0]:
+        raise ValueError(f"labels: expected {b.shape[0]} labels (one per box), got {len(labels)}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+        ax.invert_yaxis()
+    fresh = not ax.patches and not ax.images
+    palette = [colors] * b.shape[0] if isinstance(colors, str) else list(colors or [])
+    if not palette:
+        palette = [plt.cm.tab10(i % 10) for i in range(b.shape[0])]
+    for i, (x1, y1, x2, y2) in enumerate(b.tolist()):
+        c = palette[i % len(palette)]
+        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=fill, alpha=0.25 if fill else 1.0,
+                               facecolor=c, edgecolor=c, linewidth=2, linestyle=linestyle))
+        if fill:
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=c, linewidth=2, linestyle=linestyle))
+        if labels is not None:
+            ax.text(x1, y1, labels[i], color=c, fontsize=9, va="bottom", ha="left")
+    if fresh and b.shape[0]:
+        pad = 0.05 * float((b[:, 2:].max() - b[:, :2].min()).clamp(min=1.0))
+        ax.set_xlim(float(b[:, 0].min()) - pad, float(b[:, 2].max()) + pad)
+        ax.set_ylim(float(b[:, 3].max()) + pad, float(b[:, 1].min()) - pad)
+    ax.set_aspect("equal")
+    return ax
 
 
 # ----------------------------------------------------------------------------- private helpers

@@ -101,3 +101,48 @@ def test_importing_plot_does_not_import_matplotlib():
     code = "import sys, cvcourse.plot; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+# ----------------------------------------------------------------------------- boxes
+def test_box_colors_are_distinct():
+    assert len(set(plot.box_colors(10))) == 10 and len(set(plot.box_colors(20))) == 20
+    assert plot.box_colors(0) == []
+    with pytest.raises(ValueError, match="n: expected a non-negative int"):
+        plot.box_colors(-1)
+
+
+def test_draw_boxes_draws_on_a_copy_in_the_class_colour():
+    image = np.zeros((64, 96, 3), np.uint8)
+    out = plot.draw_boxes(image, torch.tensor([[10.0, 20.0, 50.0, 60.0]]), labels=[1], scores=[0.9],
+                          class_names=["circle", "square"], thickness=1)
+    assert image.sum() == 0 and out.shape == image.shape and out.dtype == np.uint8
+    color = plot.box_colors(2)[1]
+    assert tuple(out[40, 10]) == color and tuple(out[60, 30]) == color  # left and bottom edges
+    assert tuple(out[40, 30]) == (0, 0, 0)  # inside stays untouched
+    label_area = out[:20, 10:60]  # the label box sits above the box
+    assert (label_area == np.array(color, np.uint8)).all(axis=2).sum() > 50
+
+
+def test_draw_boxes_label_inside_when_no_room_above_and_grey_input():
+    out = plot.draw_boxes(np.zeros((40, 40), np.uint8), np.array([[2, 0, 30, 30]]), labels=[0])
+    assert out.shape == (40, 40, 3) and out[1:8, 3:10].any()
+    assert plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(0, 4)).sum() == 0
+
+
+def test_draw_boxes_bad_input():
+    with pytest.raises(TypeError, match="image: expected an ndarray"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.float32), torch.zeros(1, 4))
+    with pytest.raises(ValueError, match=r"boxes: expected Tensor\[N, 4\]"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="labels: expected 2 values"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(2, 4), labels=[0])
+
+
+def test_plot_boxes_adds_one_rectangle_per_box():
+    ax = plot.plot_boxes(torch.tensor([[0.0, 0, 2, 2], [1, 1, 3, 4]]), labels=["a", "b"])
+    assert len(ax.patches) == 2 and [t.get_text() for t in ax.texts] == ["a", "b"]
+    assert ax.get_ylim()[0] > ax.get_ylim()[1]  # image convention: y grows downwards
+    ax = plot.plot_boxes(np.array([[0, 0, 1, 1]]), ax=ax, colors="red", fill=True)
+    assert len(ax.patches) == 4
+    with pytest.raises(ValueError, match="labels: expected 1 labels"):
+        plot.plot_boxes(torch.zeros(1, 4), labels=["a", "b"])
