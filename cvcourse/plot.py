@@ -14,7 +14,7 @@ from torch import Tensor
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["box_colors", "draw_boxes", "plot_boxes", "show_conv_step", "show_feature_maps", "show_images",
+__all__ = ["box_colors", "draw_boxes", "plot_boxes", "plot_recall_curve", "show_conv_step", "show_feature_maps", "show_images",
            "show_kernels"]
 
 
@@ -270,6 +270,45 @@ def plot_boxes(boxes: Tensor | np.ndarray, ax: object = None, labels: Sequence[s
         ax.set_xlim(float(b[:, 0].min()) - pad, float(b[:, 2].max()) + pad)
         ax.set_ylim(float(b[:, 3].max()) + pad, float(b[:, 1].min()) - pad)
     ax.set_aspect("equal")
+    return ax
+
+
+def plot_recall_curve(results: dict, ax: object = None, title: str | None = None, log_x: bool = True) -> object:
+    """Recall against the number of proposals, one line per method and IoU threshold.
+
+    Args:
+        results: one result of `cvcourse.proposals.proposal_recall` (keys "ks", "recall"), or a
+            dict {method name: such a result} to compare several methods.
+        ax: a matplotlib Axes, or None for a new figure.
+        title: the axes title, optional.
+        log_x: a logarithmic x axis (proposal counts span decades).
+
+    Returns:
+        The matplotlib Axes.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(results, dict):
+        raise TypeError(f"results: expected a dict from proposal_recall, got {type(results).__name__}")
+    named = {"": results} if "recall" in results else results
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.5))
+    for name, result in named.items():
+        if not isinstance(result, dict) or "ks" not in result or "recall" not in result:
+            raise ValueError(f"results[{name!r}]: expected the dict of proposal_recall (keys 'ks' and 'recall')")
+        ks = torch.as_tensor(result["ks"]).cpu().numpy()
+        for t, recall in result["recall"].items():
+            label = f"{name} IoU {t:g}".strip()
+            ax.plot(ks, torch.as_tensor(recall).cpu().numpy(), label=label)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel("number of proposals")
+    ax.set_ylabel("recall")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
     return ax
 
 

@@ -146,3 +146,15 @@ def test_plot_boxes_adds_one_rectangle_per_box():
     assert len(ax.patches) == 4
     with pytest.raises(ValueError, match="labels: expected 1 labels"):
         plot.plot_boxes(torch.zeros(1, 4), labels=["a", "b"])
+
+
+def test_plot_recall_curve_one_line_per_method_and_threshold():
+    result = {"ks": torch.tensor([1, 2, 4]), "recall": {0.5: torch.tensor([0.2, 0.5, 0.9]), 0.7: torch.tensor([0.1, 0.2, 0.6])}}
+    ax = plot.plot_recall_curve(result, title="t")
+    assert len(ax.lines) == 2 and ax.get_xscale() == "log"
+    ax = plot.plot_recall_curve({"a": result, "b": result}, log_x=False)
+    assert [ln.get_label() for ln in ax.lines] == ["a IoU 0.5", "a IoU 0.7", "b IoU 0.5", "b IoU 0.7"]
+    with pytest.raises(ValueError, match="expected the dict of proposal_recall"):
+        plot.plot_recall_curve({"a": 1})
+    with pytest.raises(TypeError, match="results: expected a dict"):
+        plot.plot_recall_curve([result])
