@@ -31,10 +31,11 @@ def check_boxes(boxes: object, name: str = "boxes", fmt: str = "xyxy") -> Tensor
         raise ValueError(f"{name}: expected Tensor[N, 4] ({fmt}), got Tensor{list(boxes.shape)}")
     if not boxes.is_floating_point():
         boxes = boxes.float()
-    bad = ~torch.isfinite(boxes).all(dim=1)
-    if bad.any():
-        i = _where(bad)
-        raise ValueError(f"{name}: coordinates must be finite; row {i} is {boxes[i].tolist()}")
+    if boxes.numel() and not torch.isfinite(boxes.sum()):  # fast path; an overflowing sum falls through
+        bad = ~torch.isfinite(boxes).all(dim=1)
+        if bad.any():
+            i = _where(bad)
+            raise ValueError(f"{name}: coordinates must be finite; row {i} is {boxes[i].tolist()}")
     if fmt == "xyxy":
         bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
         if bad.any():
@@ -60,10 +61,11 @@ def check_scores(scores: object, n: int, name: str = "scores") -> Tensor:
         raise TypeError(f"{name}: expected real scores, got dtype {scores.dtype}")
     if not scores.is_floating_point():
         scores = scores.float()
-    bad = ~torch.isfinite(scores)
-    if bad.any():
-        i = _where(bad)
-        raise ValueError(f"{name}: scores must be finite; element {i} is {scores[i].item()}")
+    if scores.numel() and not torch.isfinite(scores.sum()):  # fast path, as in check_boxes
+        bad = ~torch.isfinite(scores)
+        if bad.any():
+            i = _where(bad)
+            raise ValueError(f"{name}: scores must be finite; element {i} is {scores[i].item()}")
     return scores
 
 
