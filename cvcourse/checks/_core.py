@@ -265,8 +265,18 @@ def describe(x: Any, values: bool = False) -> str:
     if isinstance(x, np.ndarray):
         head = f"ndarray{list(x.shape)} {x.dtype}"
         return f"{head} {x.tolist()}" if values and x.size <= 16 else head
+    if isinstance(x, (tuple, list)) and any(_is_array(v) for v in x):
+        inner = ", ".join(describe(v, values) for v in x)
+        return f"({inner})" if isinstance(x, tuple) else f"[{inner}]"
     r = repr(x)
     return r if len(r) <= 80 else r[:77] + "..."
+
+
+def _is_array(x: Any) -> bool:
+    import numpy as np
+
+    torch = _torch()
+    return isinstance(x, np.ndarray) or (torch is not None and isinstance(x, torch.Tensor))
 
 
 def describe_call(args: tuple, kwargs: dict) -> str:
