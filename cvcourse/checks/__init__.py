@@ -2,6 +2,7 @@
 reference on several cases and prints a verdict (see `_core` for the machinery)."""
 from ._core import REGISTRY, Case, CheckResult, exercises_of
 from .anchors import kmeans_iou, wh_iou
+from .boxes import box_iou, generalized_box_iou
 from .filters import conv1x1, conv2d
 from .proposals import recall_at_k, region_similarity
 from .sizes import conv_output_size, same_padding
@@ -9,6 +10,7 @@ from .sizes import conv_output_size, same_padding
 __all__ = [
     "REGISTRY", "Case", "CheckResult", "exercises_of",
     "conv2d", "conv1x1", "conv_output_size", "same_padding",
+    "box_iou", "generalized_box_iou",
     "wh_iou", "kmeans_iou",
     "region_similarity", "recall_at_k",
 ]
