@@ -124,6 +124,9 @@ def test_nms_is_greedy_a_suppressed_box_suppresses_nothing():
     scores = torch.tensor([0.9, 0.8, 0.7])
     assert nms(boxes, scores, 0.3).tolist() == [0, 2]
     assert nms(boxes, scores, 0.34).tolist() == [0, 1, 2]
+    # IoU 50/150: in float32 that is 0.33333334 > 1/3 (suppressed), in float64 exactly the double 1/3
+    assert nms(boxes, scores, 1 / 3).tolist() == [0, 2]
+    assert nms(boxes.double(), scores, 1 / 3).tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
@@ -149,6 +152,20 @@ def test_threshold_is_compared_exactly_not_rounded_to_float32():
     for t in (0.1, 0.3, 0.7, 1 / 3, 0.5, 0.0, 1.0):
         t32 = nms_module._threshold_in(torch.float32, t)
         assert t32 <= t < float(np.nextafter(np.float32(t32), np.float32(2))), t
+
+
+def test_soft_nms_linear_threshold_is_exact_too():
+    boxes, scores = torch.tensor([[0.0, 0, 1, 1], [0, 0, 10, 1]]), torch.tensor([0.9, 0.8])
+    assert soft_nms(boxes, scores, 0.1, method="linear")[1].tolist() == pytest.approx([0.9, 0.72])
+    assert soft_nms(boxes.double(), torch.tensor([0.9, 0.8], dtype=torch.float64), 0.1, method="linear")[1].tolist() == [0.9, 0.8]
+
+
+def test_inputs_that_require_grad():
+    boxes = torch.tensor([[0.0, 0, 10, 10], [1, 1, 11, 11]], requires_grad=True)
+    scores = torch.tensor([0.9, 0.8], requires_grad=True)
+    assert nms(boxes, scores, 0.5).tolist() == [0]
+    keep, s = soft_nms(boxes, scores)
+    assert keep.tolist() == [0, 1] and not s.requires_grad
 
 
 def test_ties_are_broken_by_index():
@@ -203,21 +220,28 @@ def test_loop_references_agree():
         assert loop_nms_by_box(boxes.float(), scores, t) == loop_nms(boxes.float(), scores, t, f=np.float32)
 
 
-@pytest.mark.parametrize("seed, t", [(0, 0.5), (1, 0.3), (2, 0.7), (3, 0.0), (4, 0.95)])
-def test_nms_equals_loop_on_3000_clustered_boxes(seed, t):
+@pytest.mark.parametrize("seed, t, dense", [(0, 0.5, False), (1, 0.3, False), (2, 0.7, True), (3, 0.0, False),
+                                           (4, 0.95, False), (5, 0.5, True)])
+def test_nms_equals_loop_on_3000_clustered_boxes(monkeypatch, seed, t, dense):
     boxes, scores = clustered(3000, seed, torch.float32)                  # 3 rank blocks of 1024
+    if dense:                                                             # pair in rank blocks 64, 128, ..., 1024
+        monkeypatch.setattr(nms_module, "_CANDIDATES_PER_BOX", 0)
     keep = nms(boxes, scores, t)
     assert keep.tolist() == loop_nms_by_box(boxes, scores, t)
     assert 0.05 * 3000 < len(keep) < 0.9 * 3000 or t in (0.0, 0.95)
 
 
 @pytest.mark.parametrize("block, chunk", [(64, 1000), (7, 50), (1, 1)])
-def test_small_blocks_and_chunks_give_the_same_result(monkeypatch, block, chunk):
+@pytest.mark.parametrize("per_box", [0, 10**9], ids=["rank-blocks", "all-pairs"])
+def test_small_blocks_and_chunks_give_the_same_result(monkeypatch, block, chunk, per_box):
     boxes, scores = clustered(300, 5)
-    want = loop_nms_by_box(boxes, scores, 0.5)
+    idxs = torch.randint(0, 3, (300,), generator=torch.Generator().manual_seed(0))
+    want, want_batched = loop_nms_by_box(boxes, scores, 0.5), per_category(boxes, scores, idxs, 0.5)
     monkeypatch.setattr(nms_module, "_BLOCK", block)
     monkeypatch.setattr(nms_module, "_PAIRS_PER_CHUNK", chunk)
+    monkeypatch.setattr(nms_module, "_CANDIDATES_PER_BOX", per_box)   # 0: always the rank-block path
     assert nms(boxes, scores, 0.5).tolist() == want
+    assert batched_nms(boxes, scores, idxs, 0.5).tolist() == want_batched
 
 
 def test_long_suppression_chain():
@@ -231,8 +255,10 @@ def test_long_suppression_chain():
 
 
 def test_every_box_identical():
-    boxes = torch.tensor([[1.0, 1, 5, 5]]).repeat(700, 1)                 # 245k pairs above any threshold
-    scores = torch.rand(700, generator=torch.Generator().manual_seed(0))
+    # 3000 boxes, 4.5M pairs above any threshold: the rank-block path pairs each block with the one
+    # kept box only, so time and memory stay small
+    boxes = torch.tensor([[1.0, 1, 5, 5]]).repeat(3000, 1)
+    scores = torch.rand(3000, generator=torch.Generator().manual_seed(0))
     assert nms(boxes, scores, 0.5).tolist() == [int(scores.argmax())]
     assert nms(boxes, scores, 1.0).tolist() == torch.sort(scores, descending=True, stable=True).indices.tolist()
 
@@ -243,6 +269,24 @@ def test_far_apart_coordinates_and_huge_boxes():
                          dtype=torch.float64)
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], dtype=torch.float64)
     assert nms(boxes, scores, 0.5).tolist() == loop_nms(boxes, scores, 0.5) == [0, 2, 4]
+
+
+# ----------------------------------------------------------------------------- helpers
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.integers(-5, 5), max_size=30), queries=st.lists(st.integers(-6, 6), max_size=30))
+def test_count_at_most_equals_searchsorted(values, queries):
+    v, q = torch.tensor(values, dtype=torch.float64), torch.tensor(queries, dtype=torch.float64)
+    rank, count = nms_module._count_at_most(v, q)
+    assert count.tolist() == torch.searchsorted(v.sort().values, q, right=True).tolist()
+    assert sorted(rank.tolist()) == list(range(len(values)))                     # a permutation ...
+    assert all(v[i] <= v[j] for i in range(len(values)) for j in range(len(values)) if rank[i] < rank[j])
+
+
+@settings(max_examples=40, deadline=None)
+@given(counts=st.lists(st.integers(0, 4), max_size=12))
+def test_ragged(counts):
+    rows, pos = nms_module._ragged(torch.tensor(counts, dtype=torch.int64))
+    assert list(zip(rows.tolist(), pos.tolist(), strict=True)) == [(r, k) for r, c in enumerate(counts) for k in range(c)]
 
 
 # ----------------------------------------------------------------------------- nms: properties

@@ -10,13 +10,13 @@ Written that way it is a loop over boxes. `nms` computes exactly the same answer
 operations, in three steps:
 
 1. **Rank** the boxes (a stable sort by decreasing score).
-2. **Find the overlap graph**: every pair (i, j) with IoU > iou_threshold, stored as an edge from the
+2. **Find the overlapping pairs**: every pair (i, j) with IoU > iou_threshold = t, an edge from the
    higher-ranked box to the lower-ranked one. Testing all N^2 pairs is wasteful: two boxes with
    IoU > t still intersect after each is shrunk about its centre to (1 - t) of its width and
-   height, so only the pairs of intersecting shrunken boxes are tested, found with a sort and
-   a sweep (`_overlap_graph`).
-3. **Resolve the greedy rule on the graph** with Cluster-NMS's fixed-point iteration (Zheng et al.
-   2021): start with every box kept, then repeat
+   height, so only pairs of intersecting shrunken boxes are tested, found with a sort and a
+   sweep (`_sweep`, `_pairs`).
+3. **Resolve the greedy rule on these edges** with Cluster-NMS's fixed-point iteration (Zheng et
+   al. 2021): start with every box kept, then repeat
 
        keep[j] = not any(keep[i] for every edge i -> j)
 
@@ -29,10 +29,16 @@ boxes ranked above j are correct, j is correct on the next pass, so after p pass
 first p boxes agree with g and stay so. When a pass changes nothing, the vector satisfies the rule,
 so it is g. Usually that takes a handful of passes (about the length of the longest chain "a
 suppresses b, which would have suppressed c, ..."); the worst case, a row of boxes each
-overlapping the next, settles about two boxes per pass. Cluster-NMS runs the same iteration on a
-dense upper-triangular IoU matrix; storing only the edges keeps memory at O(N + pairs) instead
-of O(N^2), and the iteration runs rank block by rank block (boxes above the block are settled
-already), so that a long chain costs passes over one block's edges, not over all of them.
+overlapping the next, settles about two boxes per pass. That chain is inherent: greedy NMS picks
+the lexicographically first maximal independent set of the overlap graph, a P-complete problem,
+so no parallel method is known that avoids long chains of dependent steps.
+
+Cluster-NMS iterates on a dense upper-triangular N x N IoU matrix; here only the edges are stored,
+and the passes run rank block by rank block (boxes above the block are settled already), so a long
+chain costs passes over one block's edges only. Where boxes pile up (thousands of boxes on one
+object), even the edges would be ~N^2: then steps 2 and 3 run block by block, pairing each block
+only with the boxes kept so far (`_greedy`), like torchvision's loop, whose work grows with the
+number of kept boxes.
 
 `torchvision.ops.nms` computes each IoU as inter / (area_i + area_j - inter) in the boxes' dtype
 and compares it with the threshold as a double; this module uses the same arithmetic
@@ -47,6 +53,7 @@ Bodla et al., "Soft-NMS -- Improving Object Detection With One Line of Code", IC
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -58,9 +65,13 @@ from .iou import _inter_union, _ratio_
 
 __all__ = ["batched_nms", "nms", "soft_nms"]
 
-_PAIRS_PER_CHUNK = 1 << 15  # candidate pairs tested at once in `_overlap_graph` (bounds memory)
-_BLOCK = 1024               # boxes per rank block in `_resolve`
-_SLACK = 1e-3               # widens the sweep window: float rounding can never hide a pair
+# Candidate pairs tested at once in `_pairs`: bounds memory, keeps the data in cache, and
+# keeps each chunk below PyTorch's parallel grain (32768 elements), so that its many small steps
+# run on one thread (on a busy machine, waking a second thread can cost milliseconds per step).
+_PAIRS_PER_CHUNK = 1 << 14
+_BLOCK = 1024               # boxes per rank block in `_resolve` and, for dense inputs, `_greedy`
+_CANDIDATES_PER_BOX = 256   # `_greedy` takes all pairs at once up to this many candidates per box
+_SLACK = 1e-3               # shrink boxes a little less than 1 - t: float rounding can never hide a pair
 SOFT_NMS_METHODS = ("gaussian", "linear")
 
 
@@ -115,124 +126,168 @@ def _indices(mask: Tensor) -> Tensor:
     return mask.nonzero().squeeze(1)
 
 
-def _count_at_most(values: Tensor, queries: Tensor) -> Tensor:
-    """How many `values` are <= each query: `torch.searchsorted(sorted(values), queries, right=True)`,
-    computed with one stable sort of both (values first among equals) and a running count.
-    (`searchsorted` parallelizes from 200 queries on, and can stall like `x[idx]`, see `_indices`.)"""
+def _count_at_most(values: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
+    """Sort `values` and `queries` together (values first among equals); for each value, its position
+    in the sorted values (0-based), and for each query, how many values are <= it (the same as
+    `torch.searchsorted(sorted values, queries, right=True)`, which can stall like `x[idx]` on a busy
+    machine, see `_indices`)."""
     n = values.numel()
     order = torch.sort(torch.cat([values, queries]), stable=True).indices
     seen = torch.cumsum(order < n, 0)                                         # values at or before each position
-    return torch.empty_like(seen).scatter_(0, order, seen)[n:]
+    counts = torch.empty_like(seen).scatter_(0, order, seen)
+    return counts[:n] - 1, counts[n:]
 
 
 def _ragged(counts: Tensor) -> tuple[Tensor, Tensor]:
     """Expand ragged rows: counts [2, 0, 3] -> rows [0, 0, 2, 2, 2] and positions [0, 1, 0, 1, 2]."""
     starts = torch.cumsum(counts, 0) - counts
     total = int(starts[-1] + counts[-1]) if counts.numel() else 0
-    full = counts.nonzero().squeeze(1)                                        # rows that are not empty
+    full = _indices(counts > 0)                                               # rows that are not empty
     step = torch.zeros(total, dtype=torch.int64)
     step.scatter_(0, starts.index_select(0, full), torch.diff(full, prepend=full.new_zeros(1)))  # row jumps
     rows = torch.cumsum(step, 0)
     return rows, torch.arange(total) - starts.index_select(0, rows)
 
 
-def _overlap_graph(b: Tensor, t: float, groups: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Every pair of rows of `b` (boxes in rank order) with IoU > t, as edges (u, v) with u < v.
+def _sweep(b: Tensor, t: float, groups: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """The index of the pair search: entries of (box, band) sorted for a sweep along x.
 
     Testing all N^2 pairs is wasteful: IoU > t needs a large overlap. Along x, IoU <= (x-overlap) /
     (larger width), and two intervals of widths w1, w2 whose centres are d apart overlap by at most
     (w1 + w2) / 2 - d; so IoU > t forces d < (1 - t)(w1 + w2) / 2, i.e. the two intervals shrunk
     about their centres to (1 - t) of their length still intersect. Same along y. Hence:
 
-    1. shrink every box about its centre to (1 - t) of its width and height (a little more is kept,
+    1. shrink every box about its centre to (1 - t) of its width and height (a little less, by
        `_SLACK`, so that float rounding in the IoU can never hide a pair; zero-area boxes are left
        out: their IoU is always 0);
-    2. find the pairs of shrunken boxes that intersect: cut the y axis into bands (as tall as the
-       mean shrunken box), enter each box in every band it spans, and in each band sweep along x:
-       sorted by left edge, a box meets the boxes whose left edge lies before its right edge (a
-       window found by counting, `_count_at_most`). A pair meeting in several bands is counted
-       once, in the band of the top of its intersection;
-    3. compute the IoU of those candidates only, `_PAIRS_PER_CHUNK` at a time.
-
-    With `groups` (one category per row) each category gets its own bands: boxes of different
-    categories are never paired.
+    2. cut the y axis into bands as tall as the mean shrunken box, and enter each box in every band
+       it spans (with `groups`, one category per box, each category gets bands of its own);
+    3. sort the entries by band, then by left edge: in a band, a box can only meet the boxes that
+       follow it up to the first one whose left edge lies beyond its right edge (found by
+       counting, `_count_at_most`).
 
     Returns:
-        (u, v): two int64 `Tensor[E]`, rank indices, u < v.
+        (box, top, end), each `Tensor[E]`, entries in sweep order: the rank of the entry's box;
+        whether the band is the box's top band; and `end`: entry e meets entries e+1 .. end[e]-1.
     """
     live = _indices((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) > 0)
-    b = b.index_select(0, live)
     m = live.numel()
-    if m < 2:
+    if m == 0:
         empty = torch.empty(0, dtype=torch.int64)
-        return empty, empty
-    coords = b.double().T.contiguous()                                        # (4, M)
-    x1, y1, x2, y2 = coords
-    r, eps = (1 - t + _SLACK) / 2, 1e-12 * float(coords.abs().max())          # half size, rounding margin
-    left, right = (x1 + x2) / 2 - r * (x2 - x1) - eps, (x1 + x2) / 2 + r * (x2 - x1) + eps
-    top, bottom = (y1 + y2) / 2 - r * (y2 - y1) - eps, (y1 + y2) / 2 + r * (y2 - y1) + eps
+        return empty, empty.bool(), empty
+    d = b.index_select(0, live).double().T                                    # (4, M): x1, y1, x2, y2
+    centre, half = (d[:2] + d[2:]) / 2, (1 - t + _SLACK) / 2 * (d[2:] - d[:2])
+    half += 1e-12 * float(b.abs().max())                                      # margin for rounding in float64
+    (left, top), (right, bottom) = centre - half, centre + half               # (M,) each: shrunken boxes
     # bands along y: box i spans bands first[i] .. last[i]; one entry per (box, band)
     y0 = top.min()
     height = torch.maximum((bottom - top).mean(), (bottom.max() - y0) / 2**20)  # at most 2^20 bands
     first = ((top - y0) / height).floor().long()
     last = ((bottom - y0) / height).floor().long()
     box, k = _ragged(last - first + 1)
-    band, top_band = first.index_select(0, box) + k, k == 0                    # (E,) each
-    slot = band
+    band = first.index_select(0, box) + k                                     # (E,)
     if groups is not None:                                                    # one set of bands per category
         category = torch.unique(groups.index_select(0, live), return_inverse=True)[1]
-        slot = torch.unique(band + (int(last.max()) + 1) * category.index_select(0, box), return_inverse=True)[1]
-    # sweep along x inside each band, on ranks of the left edges (exact integer keys)
-    # (left edge of q <= right edge of p  <=>  rank_l[q] <= rank_r[p])
-    rank_l, rank_r = (_count_at_most(left, torch.cat([left, right])) - 1).split(m)
-    key, order = torch.sort(slot * m + rank_l.index_select(0, box))
-    box, top_band = box.index_select(0, order), top_band.index_select(0, order)
-    end = _count_at_most(key, key + (rank_r - rank_l).index_select(0, box))
-    count = end - torch.arange(1, key.numel() + 1)                            # entry e meets entries e+1 .. end-1
+        band = torch.unique(band + (int(last.max()) + 1) * category.index_select(0, box), return_inverse=True)[1]
+    # sort by (band, left edge) on exact integer keys: left edge of q <= right edge of p exactly when
+    # rank_l[q] <= rank_r[p] (rank_r: the rank of the last left edge <= the right edge)
+    rank_l, reach = _count_at_most(left, right)
+    rank_r = reach - 1
+    position, end = _count_at_most(band * m + rank_l.index_select(0, box), band * m + rank_r.index_select(0, box))
+    order = torch.empty_like(position).scatter_(0, position, torch.arange(position.numel()))  # entries by key
+    return live.index_select(0, box.index_select(0, order)), (k == 0).index_select(0, order), end.index_select(0, order)
 
-    cols = b.T.contiguous()                                                   # (4, M): x1, y1, x2, y2
-    t_c = _threshold_in(b.dtype, t)
-    total = torch.cumsum(count, 0)
-    marks = torch.arange(1, int(total[-1]) // _PAIRS_PER_CHUNK + 1) * _PAIRS_PER_CHUNK
-    starts = [0, *torch.searchsorted(total, marks, right=True).tolist(), key.numel()]
-    us, vs = [], []
-    for e0, e1 in itertools.pairwise(starts):
-        e, k = _ragged(count[e0:e1])
-        e += e0
-        f = e + 1 + k                                                         # (P,) pairs of entries
-        # the band of the pair's top is the top band of one of the two boxes: count the pair there
-        once = _indices(top_band.index_select(0, e) | top_band.index_select(0, f))
+
+def _pairs(cols: Tensor, t_c: float, sweep: tuple[Tensor, Tensor, Tensor], source: Tensor,
+           target: Tensor) -> tuple[Tensor, Tensor]:
+    """The pairs of entries e in `source` and f in `target` (bool masks over the entries) that meet
+    in the sweep (e < f < end[e]) and whose boxes have IoU > t, as the boxes' ranks (of e, of f).
+
+    A pair of boxes that meet in several bands is counted once, in the band of the top of their
+    intersection, which is the top band of one of the two. Candidates are tested
+    `_PAIRS_PER_CHUNK` at a time; `cols` (Tensor[4, N]) holds x1, y1, x2, y2 of the boxes by rank."""
+    box, top, end = sweep
+    seen = torch.cumsum(target, 0)                                            # targets at positions <= j
+    src, tgt = _indices(source), _indices(target)
+    first = seen.index_select(0, src)                                         # rank among targets of the first after e
+    count = seen.index_select(0, end.index_select(0, src) - 1) - first        # targets in e+1 .. end[e]-1
+    chunk = torch.cumsum(count, 0) // _PAIRS_PER_CHUNK
+    starts = [0, *(_indices(torch.diff(chunk, prepend=chunk.new_zeros(1)) > 0) + 1).tolist(), src.numel()]
+    ps, qs = [], []
+    for r0, r1 in itertools.pairwise(starts):
+        rows, k = _ragged(count[r0:r1])
+        rows += r0
+        e, f = src.index_select(0, rows), tgt.index_select(0, first.index_select(0, rows) + k)   # (P,)
+        once = _indices(top.index_select(0, e) | top.index_select(0, f))
         p, q = box.index_select(0, e.index_select(0, once)), box.index_select(0, f.index_select(0, once))
         inter, union = _inter_union(tuple(cols.index_select(1, p)), tuple(cols.index_select(1, q)))
         hit = _indices(_ratio_(inter, union) > t_c)
-        us.append(p.index_select(0, hit))
-        vs.append(q.index_select(0, hit))
-    p, q = live.index_select(0, torch.cat(us)), live.index_select(0, torch.cat(vs))
-    return torch.minimum(p, q), torch.maximum(p, q)
+        ps.append(p.index_select(0, hit))
+        qs.append(q.index_select(0, hit))
+    return torch.cat(ps), torch.cat(qs)
 
 
-def _resolve(u: Tensor, v: Tensor, n: int) -> Tensor:
-    """Greedy NMS on the overlap graph: `Tensor[n]` bool, keep[j] = no kept i with an edge i -> j.
+def _resolve(u: Tensor, v: Tensor, keep: Tensor) -> None:
+    """Greedy NMS on a graph, in place: keep[j] becomes False when a kept box i has an edge i -> j.
 
-    Rank blocks of `_BLOCK` boxes are settled in order. Edges from earlier blocks come from boxes
-    already settled; inside a block, the Cluster-NMS iteration runs to its fixed point.
+    `keep` (bool, ranks 0 .. n-1 of one block) starts True for the boxes still in play. Edges
+    (u, v), u < v, are settled in rank blocks of `_BLOCK`: edges from earlier blocks come from boxes
+    already settled; inside a block, the Cluster-NMS iteration runs to its fixed point. A pass
+    costs a few tensor operations on the block's edges; the number of passes is about the longest
+    chain of dependent decisions in the block (a handful for detections; for a row of boxes with
+    falling scores, each overlapping the next few, about one pass per kept box).
     """
-    keep = torch.ones(n, dtype=torch.bool)
-    v, by_v = torch.sort(v)
-    u = u.index_select(0, by_v)
+    n = keep.numel()
     starts = list(range(0, n, _BLOCK)) + [n]
-    bounds = torch.searchsorted(v, torch.tensor(starts)).tolist()             # edges into block k: bounds[k] ..
+    bounds = [0, v.numel()]                                                   # edges into block k: bounds[k] ..
+    if n > _BLOCK:                                                            # group the edges by block
+        v, by_v = torch.sort(v)
+        u = u.index_select(0, by_v)
+        bounds = [0, *torch.cumsum(torch.bincount(v // _BLOCK, minlength=len(starts) - 1), 0).tolist()]
     for k, (start, stop) in enumerate(itertools.pairwise(starts)):
-        e0, e1 = bounds[k], bounds[k + 1]
-        if e0 == e1:
-            continue                                                           # no edge into this block
-        ub, vb = u[e0:e1], v[e0:e1] - start
-        while True:
-            suppressed = vb.index_select(0, _indices(keep.index_select(0, ub)))  # targets of kept boxes
-            new = torch.ones(stop - start, dtype=torch.bool).index_fill_(0, suppressed, False)
-            if torch.equal(new, keep[start:stop]):
+        ub, vb = u[bounds[k]:bounds[k + 1]], v[bounds[k]:bounds[k + 1]] - start
+        block, alive = keep[start:stop], keep[start:stop].clone()             # block: a view into keep
+        while ub.numel():
+            new = alive.clone().index_fill_(0, vb.index_select(0, _indices(keep.index_select(0, ub))), False)
+            if torch.equal(new, block):
                 break
-            keep[start:stop] = new
+            block.copy_(new)
+
+
+def _greedy(b: Tensor, t: float, groups: Tensor | None = None) -> Tensor:
+    """Greedy NMS of boxes `b` given in rank order: `Tensor[N]` bool, True for the kept boxes.
+
+    When the sweep finds few candidate pairs (at most `_CANDIDATES_PER_BOX` per box), all pairs
+    with IoU > t are collected at once and resolved (`_resolve`). Dense inputs (many boxes piled
+    on each other, where most candidates involve boxes that end up suppressed) are taken in rank
+    blocks instead (64 boxes, then 128, ... up to `_BLOCK`): a block's boxes that overlap an already
+    kept box are suppressed, then the rest of the block is resolved. Suppressed boxes are never
+    paired again, so, as in torchvision's loop, the work grows with the kept boxes rather than
+    with all pairs, and memory stays bounded (the small first blocks find the first kept boxes of
+    a pile cheaply).
+    """
+    n = b.shape[0]
+    keep = torch.ones(n, dtype=torch.bool)
+    if t >= 1:                                                                # IoU > 1 never happens
+        return keep
+    sweep = _sweep(b, t, groups)
+    box, end = sweep[0], sweep[2]
+    pairs = functools.partial(_pairs, b.T.contiguous(), _threshold_in(b.dtype, t), sweep)
+    bounds = [0, n]
+    if int((end - torch.arange(1, end.numel() + 1)).sum()) > _CANDIDATES_PER_BOX * n:  # dense: rank blocks
+        bounds, size = [0], 64                                                # 64, 128, ... then _BLOCK boxes
+        while bounds[-1] < n:
+            bounds.append(min(bounds[-1] + size, n))
+            size = min(2 * size, _BLOCK)
+    for start, stop in itertools.pairwise(bounds):
+        inside = (box >= start) & (box < stop)                                # the block's entries
+        if start > 0:                                                         # overlaps an already kept box?
+            kept = keep.index_select(0, box) & (box < start)
+            hit = torch.cat([pairs(inside, kept)[0], pairs(kept, inside)[1]])
+            keep[start:stop].index_fill_(0, hit - start, False)
+            inside &= keep.index_select(0, box)
+        p, q = pairs(inside, inside)
+        _resolve(torch.minimum(p, q) - start, torch.maximum(p, q) - start, keep[start:stop])
     return keep
 
 
@@ -267,8 +322,7 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     if b.shape[0] == 0:
         return torch.empty(0, dtype=torch.int64)
     order = _rank(s)
-    keep = _resolve(*_overlap_graph(b.index_select(0, order), t), b.shape[0])
-    return order.index_select(0, _indices(keep))
+    return order.index_select(0, _indices(_greedy(b.index_select(0, order), t)))
 
 
 def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
@@ -276,10 +330,11 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     each other.
 
     The result equals running `nms` on each category and merging the kept indices by decreasing
-    score (ties: by index). torchvision gets there by shifting each category's boxes by
-    ``idx * (max coordinate + 1)`` so that categories cannot overlap, then one `nms`; shifting
-    coordinates changes their float rounding, so here the categories are separated only on the
-    sweep axis of the pair search, and IoUs are computed on the boxes as given.
+    score (ties: by index; torchvision's merge does not promise an order for ties). torchvision
+    gets there by shifting each category's boxes by ``idx * (max coordinate + 1)`` so that
+    categories cannot overlap, then running one `nms`; but shifted coordinates round differently,
+    which can flip an IoU that is within rounding of the threshold. Here the categories are kept
+    apart in the pair search instead (each has its own bands), and IoUs use the boxes as given.
 
     Args:
         boxes (Tensor[N, 4]): boxes in `xyxy` format.
@@ -297,8 +352,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     if b.shape[0] == 0:
         return torch.empty(0, dtype=torch.int64)
     order = _rank(s)
-    keep = _resolve(*_overlap_graph(b.index_select(0, order), t, groups=idxs.index_select(0, order)), b.shape[0])
-    return order.index_select(0, _indices(keep))
+    return order.index_select(0, _indices(_greedy(b.index_select(0, order), t, idxs.index_select(0, order))))
 
 
 def soft_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.3, sigma: float = 0.5,
@@ -347,7 +401,7 @@ def soft_nms(boxes: Tensor, scores: Tensor, iou_threshold: float = 0.3, sigma: f
         kept_scores.append(s[i])
         o = _ratio_(*_inter_union(tuple(b[i, :, None]), tuple(b.T)))           # (R,) IoU with the selected box
         if method == "linear":
-            s = torch.where(o > t, s * (1 - o), s)
+            s = torch.where(o > _threshold_in(o.dtype, t), s * (1 - o), s)
         else:
             s = s * torch.exp(-(o * o) / sigma)
         alive = s >= score_threshold
