@@ -96,3 +96,9 @@ def test_exercise_prints_verdict_and_logs_for_the_grader(tmp_path, monkeypatch, 
     assert [v["status"] for v in lines] == ["passed", "failed"] and lines[0]["exercise"] == "99.1"
     with pytest.raises(TypeError, match=r"expects your function itself, e.g. checks.square\(my_function\)"):
         square(5)
+
+
+def test_integer_answers_need_an_integer_dtype():
+    assert "expected an integer Tensor (int64)" in compare(torch.zeros(0, dtype=torch.int64), torch.zeros(0))
+    assert "expected an integer Tensor" in compare(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
+    assert compare(torch.tensor([1, 2]), torch.tensor([1, 2], dtype=torch.int32)) is None

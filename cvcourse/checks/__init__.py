@@ -4,6 +4,7 @@ from ._core import REGISTRY, Case, CheckResult, exercises_of
 from .anchors import kmeans_iou, wh_iou
 from .boxes import box_iou, generalized_box_iou
 from .filters import conv1x1, conv2d
+from .nms import nms
 from .proposals import recall_at_k, region_similarity
 from .sizes import conv_output_size, same_padding
 
@@ -12,5 +13,6 @@ __all__ = [
     "conv2d", "conv1x1", "conv_output_size", "same_padding",
     "box_iou", "generalized_box_iou",
     "wh_iou", "kmeans_iou",
+    "nms",
     "region_similarity", "recall_at_k",
 ]

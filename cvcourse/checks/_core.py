@@ -185,8 +185,8 @@ def _report(spec: ExerciseSpec, result: CheckResult) -> None:
 def compare(expected: Any, got: Any, *, atol: float = 1e-5, rtol: float = 1e-4) -> str | None:
     """None when `got` matches `expected`, else a sentence saying how it differs.
 
-    Tensors and arrays: same shape, then values within tolerance (dtype is not compared, so a
-    float64 answer to a float32 question passes). Numbers: within tolerance; ints exactly.
+    Tensors and arrays: same shape, then values within tolerance (float precision is not compared,
+    so a float64 answer to a float32 question passes; an integer question needs an integer answer). Numbers: within tolerance; ints exactly.
     Tuples and lists: element by element (a tuple and a list of the same items are equal).
     """
     import numpy as np
@@ -233,6 +233,11 @@ def _compare_arrays(expected: Any, got: Any, atol: float, rtol: float) -> str | 
     exp_np = expected.detach().cpu().numpy() if kind == "Tensor" else expected
     if tuple(got_np.shape) != tuple(exp_np.shape):
         return f"shape {tuple(got_np.shape)}, expected {tuple(exp_np.shape)}"
+    exp_int = np.issubdtype(exp_np.dtype, np.integer) or exp_np.dtype == np.bool_
+    if exp_int and not (np.issubdtype(got_np.dtype, np.integer) or got_np.dtype == np.bool_):
+        # indices and labels: a float answer is wrong even when the values match (or there are none)
+        return (f"dtype {str(got.dtype).replace('torch.', '')}, expected an integer {kind} "
+                f"({str(expected.dtype).replace('torch.', '')}); e.g. torch.tensor(values, dtype=torch.int64)")
     if got_np.size == 0:
         return None
     if np.issubdtype(exp_np.dtype, np.floating):
