@@ -298,7 +298,9 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     Visiting boxes by decreasing score, a box is kept unless a box kept before it overlaps it with
     IoU > `iou_threshold` (strictly: IoU equal to the threshold is kept). Equal scores are visited
     in input order (lower index first). A zero-area box has IoU 0 with everything, so it never
-    suppresses and is never suppressed. Same semantics and result as `torchvision.ops.nms`.
+    suppresses and is never suppressed. IoUs are computed in the boxes' dtype (float32 for integer,
+    float16 and bfloat16 boxes) and compared with the threshold exactly. Same semantics and result
+    as `torchvision.ops.nms`.
 
     The implementation has no loop over boxes: it finds the overlap graph (pairs with IoU >
     threshold, testing only nearby pairs) and resolves the greedy rule on it with the Cluster-NMS
