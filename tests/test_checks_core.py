@@ -102,3 +102,32 @@ def test_integer_answers_need_an_integer_dtype():
     assert "expected an integer Tensor (int64)" in compare(torch.zeros(0, dtype=torch.int64), torch.zeros(0))
     assert "expected an integer Tensor" in compare(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
     assert compare(torch.tensor([1, 2]), torch.tensor([1, 2], dtype=torch.int32)) is None
+
+
+@pytest.fixture(params=sorted(_core.REGISTRY), ids=str)
+def registered_check(request):
+    from cvcourse import checks
+
+    return getattr(checks, _core.REGISTRY[request.param].name)
+
+
+def test_every_check_reports_a_stub_as_not_attempted(registered_check, capsys):
+    def stub(*args, **kwargs):
+        raise NotImplementedError("write it")
+
+    result = registered_check(stub)
+    assert result.status == "not attempted" and result.passed_cases == 0
+    spec = registered_check.spec
+    assert capsys.readouterr().out.startswith(f"[TODO] Exercise {spec.id} ({spec.title}): not attempted yet")
+
+
+def test_every_check_wants_the_function_itself(registered_check):
+    with pytest.raises(TypeError, match=f"checks.{registered_check.spec.name} expects your function itself"):
+        registered_check(0.5)
+
+
+def test_every_exercise_is_exported_by_checks():
+    from cvcourse import checks
+
+    for spec in _core.REGISTRY.values():
+        assert getattr(checks, spec.name).spec == spec and spec.name in checks.__all__
