@@ -8,18 +8,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cvcourse._validate import check_int as _int
 from cvcourse.ops._validate import check_boxes
 
 
 # ----------------------------------------------------------------------------- validation
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def _positive(name: str, value: Any) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name}: expected a positive number, got {type(value).__name__} {value!r}")

@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cvcourse._validate import check_int as _int
 from cvcourse.ops._validate import check_threshold
 from cvcourse.ops.iou import box_iou
 
@@ -69,14 +70,6 @@ class Scene(NamedTuple):
 
 
 # ----------------------------------------------------------------------------- validation
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value}")
-    return int(value)
-
-
 def _image_size(image_size: Any) -> tuple[int, int]:
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, (bool, np.bool_)):
         image_size = (image_size, image_size)
