@@ -475,3 +475,20 @@ def test_batched_nms_refuses_bad_idxs(idxs, error, match):
 def test_soft_nms_refuses_bad_parameters(kw, error, match):
     with pytest.raises(error, match=f"^{match}"):
         soft_nms(B3, S3, **kw)
+
+
+@pytest.mark.parametrize("constants", [
+    {"_SMALL_PASSES": 1},            # long chains settled by the blocked fallback
+    {"_BAND": 0.25},                 # many bands per box: pairs seen in several bands are de-duplicated
+    {"_SMALL_PAIRS": 64},            # too many candidates: the general path
+    {"_CANDIDATES_PER_BOX": 0},      # the small batched path switched off
+])
+def test_batched_nms_every_internal_path_equals_nms_per_category(constants, monkeypatch):
+    nms_module = importlib.import_module("cvcourse.ops.nms")  # the attribute `ops.nms` is the function
+
+    for name, value in constants.items():
+        monkeypatch.setattr(nms_module, name, value)
+    for seed in range(3):
+        boxes, scores = clustered(600, 100 + seed)
+        idxs = torch.randint(0, 5, (600,), generator=torch.Generator().manual_seed(seed))
+        assert batched_nms(boxes, scores, idxs, 0.5).tolist() == per_category(boxes, scores, idxs, 0.5)
