@@ -9,6 +9,10 @@ single `time.perf_counter` calls. Inputs are seeded. NMS inputs look like a dete
 clusters of jittered boxes around objects of many sizes, with random scores, so that about a
 fifth of the boxes survive IoU 0.5. On a shared machine expect 10-30 % drift between runs; see
 benchmarks/README.md for the comparison with torchvision.
+
+Where torchvision can be imported (e.g. in the reference venv of ../shared/bench/), each case is also
+timed with `torchvision.ops` on the same inputs, with the ratio (cvcourse / torchvision; above 1 is
+slower) and whether the kept sets agree. torchvision is not a dependency of the course.
 """
 import argparse
 import statistics
@@ -18,6 +22,11 @@ import torch
 from torch.utils import benchmark
 
 from cvcourse.ops import batched_nms, box_iou, nms, soft_nms
+
+try:
+    import torchvision.ops as tv
+except Exception:  # noqa: BLE001 - the comparison is optional
+    tv = None
 
 THREADS = 2
 
@@ -62,19 +71,21 @@ def detections(n, seed, img=1000.0, per_object=8, classes=20):
 def cases():
     for n in (1000, 4000):
         a, b = random_boxes(n, 7 * n), random_boxes(n, 7 * n + 1)
-        yield "box_iou", f"{n}x{n}", lambda a=a, b=b: box_iou(a, b), None
+        yield "box_iou", f"{n}x{n}", lambda a=a, b=b: box_iou(a, b), None, tv and (lambda a=a, b=b: tv.box_iou(a, b))
     for n in (1000, 5000, 20000):
         boxes, scores, _ = detections(n, n)
-        yield "nms", f"{n} clustered boxes, IoU 0.5", lambda b=boxes, s=scores: nms(b, s, 0.5), n
+        yield ("nms", f"{n} clustered boxes, IoU 0.5", lambda b=boxes, s=scores: nms(b, s, 0.5), n,
+               tv and (lambda b=boxes, s=scores: tv.nms(b, s, 0.5)))
     for n in (1000, 5000, 20000):
         boxes = random_boxes(n, n)
         scores = torch.rand(n, generator=torch.Generator().manual_seed(n + 1))
-        yield "nms", f"{n} uniform boxes, IoU 0.5 (bench_ops.py's)", lambda b=boxes, s=scores: nms(b, s, 0.5), n
+        yield ("nms", f"{n} uniform boxes, IoU 0.5 (bench_ops.py's)", lambda b=boxes, s=scores: nms(b, s, 0.5), n,
+               tv and (lambda b=boxes, s=scores: tv.nms(b, s, 0.5)))
     boxes, scores, idxs = detections(5000, 3, classes=20)
     yield ("batched_nms", "5000 clustered boxes, 20 classes, IoU 0.5",
-           lambda: batched_nms(boxes, scores, idxs, 0.5), 5000)
+           lambda: batched_nms(boxes, scores, idxs, 0.5), 5000, tv and (lambda: tv.batched_nms(boxes, scores, idxs, 0.5)))
     boxes, scores, _ = detections(1000, 5)
-    yield "soft_nms", "1000 clustered boxes, gaussian, sigma 0.5", lambda: soft_nms(boxes, scores)[0], 1000
+    yield "soft_nms", "1000 clustered boxes, gaussian, sigma 0.5", lambda: soft_nms(boxes, scores)[0], 1000, None
 
 
 def main():
@@ -84,13 +95,20 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(THREADS)
     print(f"# torch {torch.__version__}, threads={torch.get_num_threads()}")
-    print(f"# {'op':<12} {'case':<44} {'median':>12}  kept")
-    for op, case, fn, n in cases():
+    print(f"# {'op':<12} {'case':<44} {'median':>12}  kept" + ("   torchvision  ratio  agree" if tv else ""))
+    for op, case, fn, n, tv_fn in cases():
         if args.only and args.only not in op:
             continue
         seconds = median_time(fn, args.min_time)
         kept = "" if n is None else f"{len(fn()) / n:5.1%}"
-        print(f"{op:<14} {case:<44} {seconds * 1e3:9.3f} ms  {kept}", flush=True)
+        line = f"{op:<14} {case:<44} {seconds * 1e3:9.3f} ms  {kept:>5}"
+        if tv_fn is not None:
+            tv_seconds = median_time(tv_fn, args.min_time)
+            ours, theirs = fn(), tv_fn()
+            agree = (set(ours.tolist()) == set(theirs.tolist()) if ours.dim() == 1
+                     else torch.allclose(ours, theirs, atol=1e-5))
+            line += f"  {tv_seconds * 1e3:9.3f} ms  {seconds / tv_seconds:4.2f}x  {'yes' if agree else 'NO'}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
