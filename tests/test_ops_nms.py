@@ -477,15 +477,27 @@ def test_soft_nms_refuses_bad_parameters(kw, error, match):
         soft_nms(B3, S3, **kw)
 
 
-@pytest.mark.parametrize("constants", [
+INTERNAL_PATHS = [
     {"_SMALL_PASSES": 1},            # long chains settled by the blocked fallback
     {"_BAND": 0.25},                 # many bands per box: pairs seen in several bands are de-duplicated
     {"_SMALL_PAIRS": 64},            # too many candidates: the general path
-    {"_CANDIDATES_PER_BOX": 0},      # the small batched path switched off
-])
-def test_batched_nms_every_internal_path_equals_nms_per_category(constants, monkeypatch):
-    nms_module = importlib.import_module("cvcourse.ops.nms")  # the attribute `ops.nms` is the function
+    {"_CANDIDATES_PER_BOX": 0},      # the small path switched off, rank blocks
+    {"_SMALL_BOXES": 0},             # the small path switched off, all pairs at once
+]
 
+
+@pytest.mark.parametrize("constants", INTERNAL_PATHS)
+def test_nms_every_internal_path_equals_the_loop(constants, monkeypatch):
+    for name, value in constants.items():
+        monkeypatch.setattr(nms_module, name, value)
+    for seed in range(3):
+        boxes, scores = clustered(600, 200 + seed)
+        for t in (0.3, 0.5):
+            assert nms(boxes, scores, t).tolist() == loop_nms_by_box(boxes, scores, t)
+
+
+@pytest.mark.parametrize("constants", INTERNAL_PATHS)
+def test_batched_nms_every_internal_path_equals_nms_per_category(constants, monkeypatch):
     for name, value in constants.items():
         monkeypatch.setattr(nms_module, name, value)
     for seed in range(3):

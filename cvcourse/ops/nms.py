@@ -38,9 +38,10 @@ and the passes run rank block by rank block (boxes above the block are settled a
 chain costs passes over one block's edges only. Where boxes pile up (thousands of boxes on one
 object), even the edges would be ~N^2: then steps 2 and 3 run block by block, pairing each block
 only with the boxes kept so far (`_greedy`), like torchvision's loop, whose work grows with the
-number of kept boxes. For `batched_nms` on small inputs (`_greedy_small`), steps 2 and 3 take
-fewer tensor operations: one sort finds the candidates of all categories, and the iteration runs
-on all edges at once (at that size each operation's fixed cost, not its work, dominates).
+number of kept boxes. Small inputs (up to a few thousand boxes, `_greedy_small`) take steps 2 and
+3 in fewer tensor operations: one sort finds the candidates (of all categories, for `batched_nms`),
+and the iteration runs on all edges at once (at that size each operation's fixed cost, not its
+work, dominates).
 
 `torchvision.ops.nms` computes each IoU as inter / (area_i + area_j - inter) in the boxes' dtype
 and compares it with the threshold as a double; this module uses the same arithmetic
@@ -59,6 +60,7 @@ import functools
 import itertools
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -74,7 +76,7 @@ _PAIRS_PER_CHUNK = 1 << 14
 _BLOCK = 1024               # boxes per rank block in `_resolve` and, for dense inputs, `_greedy`
 _CANDIDATES_PER_BOX = 256   # `_greedy` takes all pairs at once up to this many candidates per box
 _SLACK = 1e-3               # shrink boxes a little less than 1 - t: float rounding can never hide a pair
-_SMALL_BOXES = 8192         # `_greedy_small` takes batched inputs of up to this many boxes ...
+_SMALL_BOXES = 8192         # `_greedy_small` takes inputs of up to this many boxes ...
 _SMALL_PAIRS = 1 << 17      # ... with at most this many candidate pairs (and `_CANDIDATES_PER_BOX` per box)
 _SMALL_PASSES = 16          # its passes over all edges before it settles a long chain with `_resolve`
 _BAND = 2.0                 # its bands, in mean shrunken box heights
@@ -128,8 +130,20 @@ def _indices(mask: Tensor) -> Tensor:
     """The positions where a bool `Tensor[N]` is True (int64).
 
     This module gathers with `index_select` rather than `x[mask]` / `x[idx]`: on a busy machine the
-    latter's multi-threaded kernel can stall for milliseconds even on a few thousand elements."""
+    latter's multi-threaded kernel can stall for milliseconds even on a few thousand elements. On
+    the CPU, NumPy's `flatnonzero` (on the same memory, no copy) is several times faster than
+    `torch.nonzero`."""
+    if mask.device.type == "cpu":
+        return torch.from_numpy(np.flatnonzero(mask.numpy()))
     return mask.nonzero().squeeze(1)
+
+
+def _count_sorted(keys: Tensor, queries: Tensor) -> Tensor:
+    """For each query, how many of the sorted `keys` are <= it (`torch.searchsorted(keys, queries,
+    right=True)`; on the CPU NumPy's, which is several times faster on a few thousand values)."""
+    if keys.device.type == "cpu":
+        return torch.from_numpy(np.searchsorted(keys.numpy(), queries.numpy(), side="right"))
+    return torch.searchsorted(keys, queries, right=True)
 
 
 def _count_at_most(values: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
@@ -145,14 +159,15 @@ def _count_at_most(values: Tensor, queries: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _ragged(counts: Tensor) -> tuple[Tensor, Tensor]:
-    """Expand ragged rows: counts [2, 0, 3] -> rows [0, 0, 2, 2, 2] and positions [0, 1, 0, 1, 2]."""
-    starts = torch.cumsum(counts, 0) - counts
-    total = int(starts[-1] + counts[-1]) if counts.numel() else 0
-    full = _indices(counts > 0)                                               # rows that are not empty
-    step = torch.zeros(total, dtype=torch.int64)
-    step.scatter_(0, starts.index_select(0, full), torch.diff(full, prepend=full.new_zeros(1)))  # row jumps
-    rows = torch.cumsum(step, 0)
-    return rows, torch.arange(total) - starts.index_select(0, rows)
+    """Expand ragged rows: counts [2, 0, 3] -> rows [0, 0, 2, 2, 2] and positions [0, 1, 0, 1, 2].
+
+    `rows` is `torch.repeat_interleave(counts)`, computed as a cumulative count of the rows that end
+    at or before each position (one `index_add_` and one `cumsum`: several times faster on the CPU)."""
+    ends = torch.cumsum(counts, 0)                                            # row r covers ends[r]-counts[r] .. ends[r]-1
+    total = int(ends[-1]) if counts.numel() else 0
+    marks = torch.zeros(total + 1, dtype=torch.int64).index_add_(0, ends, torch.ones_like(ends))
+    rows = torch.cumsum(marks[:total], 0)                                     # rows ending at or before each position
+    return rows, torch.arange(total) - (ends - counts).index_select(0, rows)
 
 
 def _sweep(b: Tensor, t: float, groups: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
@@ -260,55 +275,56 @@ def _resolve(u: Tensor, v: Tensor, keep: Tensor) -> None:
             block.copy_(new)
 
 
-def _candidates(b: Tensor, t: float, groups: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
-    """`_sweep` with categories, for small inputs, in fewer steps: one sort of the entries by
-    (category, band, left edge) (`_sweep` needs two `torch.unique` for the categories).
+def _greedy_small(b: Tensor, t: float, groups: Tensor | None) -> Tensor | None:
+    """`_greedy` for small inputs, in fewer tensor operations (at this size each operation's fixed
+    cost, not its work, dominates); None when the input is not small after all.
 
-    The same shrunken boxes and bands as `_sweep` (bands `_BAND` times taller, so that a box is
-    rarely in two), but the category, band and left edge are folded into one float64 sort key
-    ``cell * W + left`` (cells W apart, W more than twice the x extent): rounding can merge close
-    left edges (a few more candidates), never reorder them or mix two cells, as long as the key
-    stays below 2^25 W (its rounding error is then below W / 2^27). Returns None when it would not
-    (too many cells, or boxes far from 0 for their spread) or when there are too many candidates;
-    else (box, top, count), as `_sweep`, with `count`: entry e meets entries e+1 .. e+count[e].
+    Candidates as in `_sweep` (shrunken boxes, bands along y, one set of bands per category), with
+    bands `_BAND` times taller, so that a box is rarely in two, and one sort for all of them:
+    category, band and left edge are folded into one float64 key ``cell * W + left`` (cells W
+    apart, W more than twice the x extent). Rounding can merge close left edges (a few more
+    candidates), never reorder them or mix two cells, as long as the key stays below 2^25 W (its
+    rounding error is then below W / 2^27). Then all candidate pairs are tested at once and the
+    Cluster-NMS iteration runs over all edges (no rank blocks), falling back to `_resolve` after
+    `_SMALL_PASSES` passes (a long chain).
+
+    Returns None when the key would be too coarse (too many cells, or boxes far from 0 for their
+    spread) or when there are more than `_SMALL_PAIRS` candidates (or `_CANDIDATES_PER_BOX` per box).
     """
     n = b.shape[0]
-    g0, g1 = int(groups.min()), int(groups.max())
-    categories = g1 - g0 + 1
-    d = b.double()
-    centre, half = (d[:, :2] + d[:, 2:]) / 2, (1 - t + _SLACK) / 2 * (d[:, 2:] - d[:, :2])
-    half += 1e-12 * float(b.abs().max())                                      # margin for rounding in float64
-    lo, hi = centre - half, centre + half                                     # (N, 2): shrunken boxes
-    (x0, y0), (x1, y1) = lo.amin(0).tolist(), hi.amax(0).tolist()
-    height = max(_BAND * float((hi[:, 1] - lo[:, 1]).mean()), (y1 - y0) / 2**20) or 1.0
-    first = ((lo[:, 1] - y0) / height).floor_().long()                        # (N,) band of the top
-    spans = ((hi[:, 1] - y0) / height).floor_().long().sub_(first).add_(1)    # (N,) bands per box
+    x1, y1, x2, y2 = b.T.double()                                              # (N,) each
+    margin = 1e-12 * float(b.abs().max())                                     # for rounding in float64
+    shrink = (1 - t + _SLACK) / 2
+    hw, hh = (x2 - x1).mul_(shrink).add_(margin), (y2 - y1).mul_(shrink).add_(margin)  # half sizes, shrunken
+    cx, cy = (x1 + x2).mul_(0.5), (y1 + y2).mul_(0.5)
+    left, right, top, bottom = cx - hw, cx + hw, cy - hh, cy + hh          # shrunken boxes
+    x0, y0, x_end, y_end = float(left.min()), float(top.min()), float(right.max()), float(bottom.max())
+    height = max(2 * _BAND * float(hh.mean()), (y_end - y0) / 2**20) or 1.0
+    first = top.sub_(y0).div_(height).long()                                  # (N,) band of the top (>= 0: trunc = floor)
+    spans = bottom.sub_(y0).div_(height).long().sub_(first).add_(1)          # (N,) bands per box
     bands = int((first + spans).max())
-    width = 2 * (x1 - x0) + 1
+    g0 = int(groups.min()) if groups is not None else 0
+    categories = int(groups.max()) - g0 + 1 if groups is not None else 1
+    width = 2 * (x_end - x0) + 1
     if bands * categories > 2**24 or not abs(x0) <= width * 2**24:           # key too coarse to keep cells apart
         return None
-    box = torch.repeat_interleave(spans)                                      # (E,) one entry per (box, band)
-    k = torch.arange(box.numel()) - (torch.cumsum(spans, 0) - spans).index_select(0, box)
-    cell = first.index_select(0, box) + k
-    cell += (groups.index_select(0, box) - g0) * bands                       # one set of bands per category
-    base = cell.double() * width - x0
-    key, order = torch.sort(base + lo[:, 0].index_select(0, box))
-    end = torch.searchsorted(key, (base + hi[:, 0].index_select(0, box)).index_select(0, order), right=True)
-    count = end - torch.arange(1, end.numel() + 1)                            # (E,) in sweep order
+    box, k = _ragged(spans)                                                   # (E,) one entry per (box, band)
+    cell = first.index_select(0, box).add_(k)
+    if groups is not None:                                                    # one set of bands per category
+        cell += (groups.index_select(0, box) - g0) * bands
+    base = cell.double().mul_(width)
+    key, order = torch.sort(left.index_select(0, box).add_(base))
+    end = _count_sorted(key, right.index_select(0, box).add_(base).index_select(0, order))
+    count = end.sub_(torch.arange(1, end.numel() + 1))                        # entry e meets e+1 .. e+count[e]
     if int(count.sum()) > min(_SMALL_PAIRS, _CANDIDATES_PER_BOX * n):
         return None
-    return box.index_select(0, order), (k == 0).index_select(0, order), count
-
-
-def _greedy_small(b: Tensor, t: float, box: Tensor, top: Tensor, count: Tensor) -> Tensor:
-    """`_greedy` on the candidates of `_candidates`: all pairs tested at once, then the Cluster-NMS
-    iteration over all edges (no rank blocks), falling back to `_resolve` after `_SMALL_PASSES`."""
-    n = b.shape[0]
-    rows = torch.repeat_interleave(count)                                     # (P,) entry e ...
-    cols = torch.arange(rows.numel()) - (torch.cumsum(count, 0) - count - 1).index_select(0, rows) + rows  # ... f > e
-    once = _indices(top.index_select(0, rows) | top.index_select(0, cols))   # each pair in one band only
+    box, top_band = box.index_select(0, order), (k == 0).index_select(0, order)
+    rows, k = _ragged(count)                                                  # (P,) entry e ...
+    cols = rows + k + 1                                                       # ... and f > e
+    once = _indices(top_band.index_select(0, rows) | top_band.index_select(0, cols))  # each pair in one band only
     p, q = box.index_select(0, rows.index_select(0, once)), box.index_select(0, cols.index_select(0, once))
-    inter, union = _inter_union(tuple(b.index_select(0, p).T), tuple(b.index_select(0, q).T))
+    xyxy = b.T.contiguous()                                                   # (4, N): gathers by column are faster
+    inter, union = _inter_union(tuple(xyxy.index_select(1, p)), tuple(xyxy.index_select(1, q)))
     hit = _indices(_ratio_(inter, union) > _threshold_in(b.dtype, t))
     p, q = p.index_select(0, hit), q.index_select(0, hit)
     u, v = torch.minimum(p, q), torch.maximum(p, q)                           # edges u -> v, u ranked above v
@@ -326,11 +342,11 @@ def _greedy_small(b: Tensor, t: float, box: Tensor, top: Tensor, count: Tensor) 
 def _greedy(b: Tensor, t: float, groups: Tensor | None = None) -> Tensor:
     """Greedy NMS of boxes `b` given in rank order: `Tensor[N]` bool, True for the kept boxes.
 
-    Small inputs with categories and few candidate pairs (`_SMALL_BOXES`, `_SMALL_PAIRS`) take
-    `_greedy_small`, which does the same in fewer tensor operations and without rank blocks (at
-    that size each operation's fixed cost dominates; without categories it is no faster than the
-    path below, which is kept). Otherwise, when the sweep finds few candidate pairs (at most `_CANDIDATES_PER_BOX` per box), all pairs
-    with IoU > t are collected at once and resolved (`_resolve`). Dense inputs (many boxes piled
+    Small inputs with few candidate pairs (`_SMALL_BOXES`, `_SMALL_PAIRS`) take `_greedy_small`,
+    which does the same in fewer tensor operations and without rank blocks (at that size each
+    operation's fixed cost dominates). Otherwise, when the sweep finds few candidate pairs (at
+    most `_CANDIDATES_PER_BOX` per box), all pairs with IoU > t are collected at once and resolved
+    (`_resolve`). Dense inputs (many boxes piled
     on each other, where most candidates involve boxes that end up suppressed) are taken in rank
     blocks instead (64 boxes, then 128, ... up to `_BLOCK`): a block's boxes that overlap an already
     kept box are suppressed, then the rest of the block is resolved. Suppressed boxes are never
@@ -342,9 +358,9 @@ def _greedy(b: Tensor, t: float, groups: Tensor | None = None) -> Tensor:
     keep = torch.ones(n, dtype=torch.bool)
     if t >= 1:                                                                # IoU > 1 never happens
         return keep
-    small = _candidates(b, t, groups) if groups is not None and n <= _SMALL_BOXES else None
+    small = _greedy_small(b, t, groups) if n <= _SMALL_BOXES else None
     if small is not None:                                                     # few boxes, few candidates
-        return _greedy_small(b, t, *small)
+        return small
     sweep = _sweep(b, t, groups)
     box, end = sweep[0], sweep[2]
     pairs = functools.partial(_pairs, b.T.contiguous(), _threshold_in(b.dtype, t), sweep)
