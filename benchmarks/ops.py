@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/ops.py [--min-time SECONDS] [--only NAME]
 
 Threads are fixed at 2 (`torch.set_num_threads(2)`). Calls faster than 50 ms are timed with
-`torch.utils.benchmark.Timer.blocked_autorange` (its median); slower ones by the median of a few
-single `time.perf_counter` calls. Inputs are seeded. NMS inputs look like a detector's raw output:
+`torch.utils.benchmark.Timer.blocked_autorange`, slower ones by single `time.perf_counter` calls;
+cvcourse and torchvision are timed interleaved, five alternating rounds, median. Inputs are
+seeded. NMS inputs look like a detector's raw output:
 clusters of jittered boxes around objects of many sizes, with random scores, so that about a
 fifth of the boxes survive IoU 0.5. On a shared machine expect 10-30 % drift between runs; see
 benchmarks/README.md for the comparison with torchvision.
@@ -31,20 +32,25 @@ except Exception:  # noqa: BLE001 - the comparison is optional
 THREADS = 2
 
 
-def median_time(fn, min_time):
-    """Median seconds per call of `fn()` (after one warm-up call)."""
-    t0 = time.perf_counter()
-    fn()
-    first = time.perf_counter() - t0
-    if first < 0.05:
-        timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=THREADS)
-        return timer.blocked_autorange(min_run_time=min_time).median
-    times = []
-    for _ in range(max(3, min(11, int(3 * min_time / first)))):
+def median_times(fns, min_time):
+    """Median seconds per call of each `fn()` (after one warm-up call each), measured interleaved:
+    five alternating rounds (A B A B ...), so that drift on a shared machine hits all alike."""
+    first = []
+    for fn in fns:
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        first.append(time.perf_counter() - t0)
+    samples = [[] for _ in fns]
+    for _ in range(5):
+        for fn, acc in zip(fns, samples, strict=True):
+            if max(first) < 0.05:
+                timer = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=THREADS)
+                acc.append(timer.blocked_autorange(min_run_time=min_time / 5).median)
+            else:
+                t0 = time.perf_counter()
+                fn()
+                acc.append(time.perf_counter() - t0)
+    return [statistics.median(acc) for acc in samples]
 
 
 def random_boxes(n, seed, img=1000.0):
@@ -84,6 +90,11 @@ def cases():
     boxes, scores, idxs = detections(5000, 3, classes=20)
     yield ("batched_nms", "5000 clustered boxes, 20 classes, IoU 0.5",
            lambda: batched_nms(boxes, scores, idxs, 0.5), 5000, tv and (lambda: tv.batched_nms(boxes, scores, idxs, 0.5)))
+    boxes = random_boxes(5000, 11)
+    scores = torch.rand(5000, generator=torch.Generator().manual_seed(12))
+    idxs = torch.randint(20, (5000,), generator=torch.Generator().manual_seed(13))
+    yield ("batched_nms", "5000 uniform boxes, 20 classes, IoU 0.5",
+           lambda: batched_nms(boxes, scores, idxs, 0.5), 5000, tv and (lambda: tv.batched_nms(boxes, scores, idxs, 0.5)))
     boxes, scores, _ = detections(1000, 5)
     yield "soft_nms", "1000 clustered boxes, gaussian, sigma 0.5", lambda: soft_nms(boxes, scores)[0], 1000, None
 
@@ -99,15 +110,14 @@ def main():
     for op, case, fn, n, tv_fn in cases():
         if args.only and args.only not in op:
             continue
-        seconds = median_time(fn, args.min_time)
+        seconds, *tv_seconds = median_times([fn] + ([tv_fn] if tv_fn else []), args.min_time)
         kept = "" if n is None else f"{len(fn()) / n:5.1%}"
         line = f"{op:<14} {case:<44} {seconds * 1e3:9.3f} ms  {kept:>5}"
         if tv_fn is not None:
-            tv_seconds = median_time(tv_fn, args.min_time)
             ours, theirs = fn(), tv_fn()
             agree = (set(ours.tolist()) == set(theirs.tolist()) if ours.dim() == 1
                      else torch.allclose(ours, theirs, atol=1e-5))
-            line += f"  {tv_seconds * 1e3:9.3f} ms  {seconds / tv_seconds:4.2f}x  {'yes' if agree else 'NO'}"
+            line += f"  {tv_seconds[0] * 1e3:9.3f} ms  {seconds / tv_seconds[0]:4.2f}x  {'yes' if agree else 'NO'}"
         print(line, flush=True)
 
 
