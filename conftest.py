@@ -1,6 +1,7 @@
 """Test harness for the package tests and the notebook runs (`make test`).
 
-- Every kernel nbval starts inherits CVCOURSE_OFFLINE=1 and a PYTHONPATH holding
+- Every kernel nbval starts inherits CVCOURSE_OFFLINE=1, CVCOURSE_PROGRESS=lines (`cvcourse.train.fit`
+  prints one line per epoch instead of a JupyterLab widget, whose stored text is only "0%") and a PYTHONPATH holding
   tests/kernel_site, whose sitecustomize blocks network connections: a notebook that touches the
   network fails. The pytest process itself gets the same guard.
 - Per-notebook wall time (kernel start included) is written to build/notebook-times.json and
@@ -17,6 +18,7 @@ KERNEL_SITE = ROOT / "tests" / "kernel_site"
 TIMES = ROOT / "build" / "notebook-times.json"
 
 os.environ["CVCOURSE_OFFLINE"] = "1"
+os.environ["CVCOURSE_PROGRESS"] = "lines"   # training progress as plain lines: stored outputs compare as text
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(KERNEL_SITE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )

@@ -12,6 +12,7 @@ arXiv:1603.07285, 2016.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -337,17 +338,21 @@ class LayerRow:
         kind: the module's class name ("Conv2d").
         output_shape: the shape of its output (of the first tensor if it returns several; () if none).
         params: the module's parameter count.
+        macs: the multiply-accumulates of this call, for the whole batch of `summary`'s input_shape
+            (see `summary` for what is counted; 0 for layers that do none).
     """
 
     name: str
     kind: str
     output_shape: tuple[int, ...]
     params: int
+    macs: int = 0
 
 
 @dataclass
 class ModelSummary:
-    """What `summary` found: one row per leaf-module call, and the model's parameter totals.
+    """What `summary` found: one row per leaf-module call, the model's parameter totals and its
+    multiply-accumulates (`total_macs`, the sum of the rows' `macs`, for the whole input batch).
 
     `str(summary)` is the table `summary` prints.
     """
@@ -355,6 +360,7 @@ class ModelSummary:
     rows: list[LayerRow]
     total_params: int
     trainable_params: int
+    total_macs: int = 0
 
     def __str__(self) -> str:
         return _table(self)
@@ -366,17 +372,33 @@ _COLUMNS = (
     ("Type", lambda r: r.kind, False),
     ("Output shape", lambda r: str(list(r.output_shape)) if r.output_shape else "-", False),
     ("Params", lambda r: f"{r.params:,}", True),
+    ("MACs", lambda r: f"{r.macs:,}", True),
 )
 
 
 def summary(model: nn.Module, input_shape: Sequence[int], *, device: str | torch.device = "cpu",
             print_table: bool = True) -> ModelSummary:
-    """Run one forward pass and list every leaf module's output shape and parameter count.
+    """Run one forward pass and list every leaf module's output shape, parameters and MACs.
 
     The model runs in eval mode under `torch.no_grad()` on zeros of `input_shape`, with a forward
     hook on each leaf module (one without children); each call gives a row, in call order, so a
-    module used twice appears twice. Totals count each parameter once. Every module's training
-    flag is restored and the hooks are removed afterwards, even if the forward pass fails.
+    module used twice appears twice (and its MACs count twice). Totals count each parameter once.
+    Every module's training flag is restored and the hooks are removed afterwards, even if the
+    forward pass fails.
+
+    MACs (multiply-accumulates; one MAC = one multiplication and one addition, papers' "FLOPs"
+    tables often mean MACs) are counted for the whole batch of `input_shape`, biases excluded:
+
+        Conv1d/2d/3d:          output elements * (in_channels / groups) * kernel elements
+        ConvTranspose1d/2d/3d: input elements * (out_channels / groups) * kernel elements
+        Linear:                output elements * in_features
+        anything else:         0 (normalisation, activations, pooling: cheap next to the above)
+
+    Output elements include the batch: a 3x3 conv 3 -> 8 with padding 1 on (1, 3, 32, 32) gives
+    32*32*8 * 3*9 = 221,184 MACs. A transposed convolution multiplies each input element by its
+    (out_channels / groups) * kernel weights; counting it like a convolution over its output would
+    also count the products with the zeros a stride inserts (S^2 times too many for stride S in
+    2-D). Operations outside modules (`x + y`, `x * gate`, `torch.cat`) are not seen by the hooks.
 
     Args:
         model: the network.
@@ -385,7 +407,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, device: str | torch
         print_table: print the table (the same text as `str(result)`).
 
     Returns:
-        ModelSummary(rows, total_params, trainable_params).
+        ModelSummary(rows, total_params, trainable_params, total_macs).
 
     Raises:
         TypeError: `model` is not an `nn.Module` or `input_shape` is not a sequence of ints.
@@ -407,7 +429,8 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, device: str | torch
     def hook_for(name: str) -> Any:
         def hook(module: nn.Module, inputs: Any, output: Any) -> None:
             params = sum(p.numel() for p in module.parameters())
-            rows.append(LayerRow(name or "(model)", type(module).__name__, _first_shape(output), params))
+            macs = _macs(module, inputs, output)
+            rows.append(LayerRow(name or "(model)", type(module).__name__, _first_shape(output), params, macs))
         return hook
 
     modes = [(m, m.training) for m in model.modules()]
@@ -424,7 +447,7 @@ def summary(model: nn.Module, input_shape: Sequence[int], *, device: str | torch
             module.training = training
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result = ModelSummary(rows, total, trainable)
+    result = ModelSummary(rows, total, trainable, sum(r.macs for r in rows))
     if print_table:
         print(result)
     return result
@@ -438,6 +461,22 @@ def _first_shape(output: Any) -> tuple[int, ...]:
     return next((s for s in map(_first_shape, items) if s), ())
 
 
+_TRANSPOSED = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, *_TRANSPOSED)
+
+
+def _macs(module: nn.Module, inputs: Any, output: Any) -> int:
+    """The multiply-accumulates of one call of a leaf module (the rules in `summary`'s docstring)."""
+    if isinstance(module, _CONVS):
+        kernel = math.prod(module.kernel_size)
+        if isinstance(module, _TRANSPOSED):
+            return inputs[0].numel() * (module.out_channels // module.groups) * kernel
+        return output.numel() * (module.in_channels // module.groups) * kernel
+    if isinstance(module, nn.Linear):
+        return output.numel() * module.in_features
+    return 0
+
+
 def _table(s: ModelSummary) -> str:
     cells = [[text(r) for _, text, _ in _COLUMNS] for r in s.rows]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (h, _, _) in enumerate(_COLUMNS)]
@@ -448,6 +487,6 @@ def _table(s: ModelSummary) -> str:
 
     rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
     lines = [line([h for h, _, _ in _COLUMNS]), rule, *map(line, cells), rule.replace("-", "=")]
-    lines += [f"Total params: {s.total_params:,}", f"Trainable params: {s.trainable_params:,}",
+    lines += [f"Total MACs: {s.total_macs:,}", f"Total params: {s.total_params:,}", f"Trainable params: {s.trainable_params:,}",
               f"Non-trainable params: {s.total_params - s.trainable_params:,}"]
     return "\n".join(lines)

@@ -426,3 +426,60 @@ def _not_clipped(size, kernel, stride=1, dilation=1):
 ])
 def test_checks_fail_a_wrong_function_naming_the_case(check, wrong, case, detail, capsys):
     assert_fails_naming_the_case(check, wrong, case, detail, capsys)
+
+
+# ----------------------------------------------------------------------------- summary: MACs
+@pytest.mark.parametrize("layer, input_shape, expected", [
+    (nn.Conv2d(3, 8, 3, padding=1), (1, 3, 32, 32), 32 * 32 * 8 * 3 * 9),  # 221,184
+    (nn.Conv2d(3, 8, 3, padding=1), (2, 3, 32, 32), 2 * 221_184),  # the whole batch
+    (nn.Conv2d(3, 8, 3, stride=2, bias=False), (1, 3, 9, 9), 4 * 4 * 8 * 3 * 9),
+    (nn.Conv2d(4, 8, 3, groups=2), (1, 4, 5, 5), 3 * 3 * 8 * 2 * 9),  # each output sees C_in / groups
+    (nn.Conv2d(6, 6, 3, padding=1, groups=6), (1, 6, 4, 4), 4 * 4 * 6 * 1 * 9),  # depthwise
+    (nn.Conv2d(5, 7, (1, 3)), (1, 5, 4, 6), 4 * 4 * 7 * 5 * 3),
+    (nn.Conv1d(2, 4, 5, padding=2), (3, 2, 10), 3 * 10 * 4 * 2 * 5),
+    # transposed: every input element times (C_out / groups) * kernel weights (not the output's
+    # 8x8 = 4x as many positions, most of which would multiply the zeros the stride inserts)
+    (nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1), (1, 2, 4, 4), 2 * 4 * 4 * 3 * 16),
+    (nn.ConvTranspose2d(4, 6, 3, groups=2), (1, 4, 5, 5), 4 * 5 * 5 * 3 * 9),
+    (nn.Linear(784, 10), (2, 784), 2 * 10 * 784),
+    (nn.Linear(8, 3), (2, 5, 8), 2 * 5 * 3 * 8),  # extra dims count as more outputs
+    (nn.ReLU(), (1, 3, 8, 8), 0),
+    (nn.BatchNorm2d(3), (1, 3, 8, 8), 0),
+    (nn.MaxPool2d(2), (1, 3, 8, 8), 0),
+])
+def test_summary_macs_golden(layer, input_shape, expected):
+    result = summary(layer, input_shape, print_table=False)
+    assert [r.macs for r in result.rows] == [expected] and result.total_macs == expected
+
+
+def test_transposed_conv_macs_count_every_product_with_an_input_element():
+    """Brute force: scatter each input pixel's products into the output and count them."""
+    layer = nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, bias=False)
+    x = torch.randn(1, 2, 4, 5)
+    out = torch.zeros(1, 3, (4 - 1) * 2 + 3, (5 - 1) * 2 + 3)  # before cropping the padding
+    products = 0
+    for c in range(2):
+        for i in range(4):
+            for j in range(5):
+                out[0, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3] += x[0, c, i, j] * layer.weight[c]
+                products += layer.weight[c].numel()
+    torch.testing.assert_close(out[:, :, 1:-1, 1:-1], layer(x).detach())
+    assert summary(layer, (1, 2, 4, 5), print_table=False).total_macs == products == 2 * 4 * 5 * 3 * 9
+
+
+def test_summary_macs_of_a_model_and_the_table(capsys):
+    result = summary(_small_cnn(), (2, 3, 32, 32))
+    macs = [2 * 32 * 32 * 8 * 3 * 9, 0, 0, 0, 2 * 14 * 14 * 4 * 8 * 9, 0, 0, 2 * 10 * 784]
+    assert [r.macs for r in result.rows] == macs
+    assert result.total_macs == sum(macs) == 570_944
+    printed = capsys.readouterr().out
+    header = printed.splitlines()[0]
+    assert header.split() == ["Layer", "Type", "Output", "shape", "Params", "MACs"]
+    assert printed.splitlines()[2].split()[-2:] == ["224", "442,368"]  # the first conv's row
+    assert "Total MACs: 570,944" in printed.splitlines()[-4]
+
+
+def test_summary_counts_a_module_called_twice_twice():
+    result = summary(_TwoHeads(), (1, 3, 6, 6), print_table=False)
+    assert [r.macs for r in result.rows] == [0, 6 * 6 * 2 * 2 * 9, 6 * 6 * 2 * 2 * 9]
+    assert result.total_macs == 2 * 1_296

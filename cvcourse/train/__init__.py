@@ -1,0 +1,21 @@
+"""Training: `fit` (the loop every chapter reuses), callbacks, checkpoints, devices, DDP.
+
+- `cvcourse.train.fit`: `fit(model, train_data, val_data, epochs=..., optimizer=..., loss_fn=...)`,
+  seeded and resumable, with a progress bar; `seed_everything`.
+- `cvcourse.train.history`: the `History` that `fit` returns and `plot_history`.
+- `cvcourse.train.callbacks`: `Callback`, `EarlyStopping`, `ModelCheckpoint`.
+- `cvcourse.train.checkpoint`: `save_checkpoint` / `load_checkpoint` (weights, optimizer,
+  scheduler, epoch, history and RNG states).
+- `cvcourse.train.device`: `select_device` (CUDA, MPS, CPU; CVCOURSE_DEVICE overrides).
+- `cvcourse.train.distributed`: DistributedDataParallel under torchrun, used by `fit`.
+"""
+from . import callbacks, checkpoint, device, distributed, history
+from .callbacks import Callback, EarlyStopping, FitState, ModelCheckpoint
+from .checkpoint import load_checkpoint, save_checkpoint
+from .device import select_device
+from .fit import fit, seed_everything
+from .history import Best, History, plot_history
+
+__all__ = ["Best", "Callback", "EarlyStopping", "FitState", "History", "ModelCheckpoint", "callbacks", "checkpoint",
+           "device", "distributed", "fit", "history", "load_checkpoint", "plot_history", "save_checkpoint",
+           "seed_everything", "select_device"]
