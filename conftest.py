@@ -18,6 +18,7 @@ KERNEL_SITE = ROOT / "tests" / "kernel_site"
 TIMES = ROOT / "build" / "notebook-times.json"
 
 os.environ["CVCOURSE_OFFLINE"] = "1"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle OpenMP threads sleep: busy-waiting ones slow a shared CPU
 os.environ["CVCOURSE_PROGRESS"] = "lines"   # training progress as plain lines: stored outputs compare as text
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(KERNEL_SITE)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]

@@ -4,13 +4,17 @@ from ._core import REGISTRY, Case, CheckResult, exercises_of
 from .anchors import kmeans_iou, wh_iou
 from .boxes import box_iou, generalized_box_iou
 from .filters import conv1x1, conv2d
+from .inception import inception_module
 from .nms import nms
 from .proposals import recall_at_k, region_similarity
+from .resnet import residual_block
+from .se import se_block
 from .sizes import conv_output_size, same_padding
 
 __all__ = [
     "REGISTRY", "Case", "CheckResult", "exercises_of",
     "conv2d", "conv1x1", "conv_output_size", "same_padding",
+    "inception_module", "residual_block", "se_block",
     "box_iou", "generalized_box_iou",
     "wh_iou", "kmeans_iou",
     "nms",

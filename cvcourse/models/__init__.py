@@ -39,7 +39,7 @@ from .resnet import (
     se_resnet50,
     se_resnet_cifar,
 )
-from .se import SEBlock
+from .se import SEBlock, se_gates
 
 __all__ = [
     "ACTIVATIONS",
@@ -72,6 +72,7 @@ __all__ = [
     "resnet101",
     "resnet152",
     "resnet_cifar",
+    "se_gates",
     "se_resnet50",
     "se_resnet_cifar",
     "vgg_small",

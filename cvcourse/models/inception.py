@@ -11,6 +11,9 @@ channel mixing that cuts their cost several times (chapter 01: a 1x1 conv is a m
 (`INCEPTION_CONFIG`). Two auxiliary classifiers, after 4a and 4d, add a loss during training to give
 the lower layers a gradient of their own; they are run in training mode only.
 
+`branch_costs` lists the parameters and multiply-accumulates of each branch of one module (naive or
+reduced), and `draw_inception` draws a module as a diagram (chapter 03).
+
 Choices (documented once):
 
 * `batch_norm=False` (default) is the paper: convolutions with biases, ReLU, no BatchNorm (GoogLeNet
@@ -33,15 +36,18 @@ A. Rabinovich, "Going deeper with convolutions", CVPR 2015 (Fig. 2, Table 1, sec
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..sizes import summary
 from ._validate import _bool, _choice, _fraction, _init_weights, _int, _positive_float, _scaled
 
 __all__ = [
+    "BRANCH_NAMES",
     "INCEPTION_CONFIG",
     "STEMS",
     "GoogLeNet",
@@ -49,11 +55,14 @@ __all__ = [
     "Inception",
     "InceptionAux",
     "InceptionNaive",
+    "branch_costs",
+    "draw_inception",
     "googlenet",
     "googlenet_loss",
 ]
 
 STEMS = ("imagenet", "small")
+BRANCH_NAMES = ("1x1", "3x3", "5x5", "pool")   # the branches of a module, in concatenation order
 
 # Table 1 of the paper: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj) per module.
 INCEPTION_CONFIG: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -347,3 +356,116 @@ def _check_targets(targets: Any, shape: torch.Size) -> None:
     if n and (targets.min() < 0 or targets.max() >= k):
         raise ValueError(f"targets: class indices must be in [0, {k}), got values in "
                          f"[{int(targets.min())}, {int(targets.max())}]")
+
+
+# ----------------------------------------------------------------------------- looking at one module
+def _branch_layers(module: Inception | InceptionNaive) -> tuple[int, list[list[tuple[str, int, int]]]]:
+    """(C_in, per branch its convolutions and pools in order as (kind, kernel, out_channels)); kind is
+    "conv" or "pool", and a pool's out_channels are what it passes on."""
+    if not isinstance(module, (Inception, InceptionNaive)):
+        raise TypeError(f"module: expected a cvcourse.models Inception or InceptionNaive, got {type(module).__name__}")
+    c_in = module.branch1[0].in_channels
+    branches = []
+    for branch in (module.branch1, module.branch2, module.branch3, module.branch4):
+        layers = []
+        for m in branch.modules():
+            if isinstance(m, nn.Conv2d):
+                layers.append(("conv", m.kernel_size[0], m.out_channels))
+            elif isinstance(m, nn.MaxPool2d):
+                layers.append(("pool", m.kernel_size, c_in))
+        branches.append(layers)
+    return c_in, branches
+
+
+def branch_costs(module: Inception | InceptionNaive, input_shape: Sequence[int]) -> list[dict[str, Any]]:
+    """Parameters and multiply-accumulates of each branch of an Inception module, in concatenation order.
+
+    Measured with `cvcourse.sizes.summary` (one forward pass on zeros; MACs of the convolutions for
+    the whole batch, biases excluded; pooling and ReLU count 0).
+
+    Args:
+        module: an `Inception` or an `InceptionNaive`.
+        input_shape: (N, C_in, H, W), e.g. (1, 192, 28, 28) for the paper's 3a.
+
+    Returns:
+        Four dicts, one per branch in the order of `BRANCH_NAMES` ("1x1", "3x3", "5x5", "pool"):
+        {"branch": name, "channels": its output channels, "params": int, "macs": int}.
+
+    Raises:
+        TypeError: `module` is not an Inception module.
+        TypeError / ValueError: a bad `input_shape` (see `summary`); a shape the module cannot take
+            raises PyTorch's error.
+
+    Reference: Szegedy et al. 2015, sec. 4 (the cost of the naive module) and Table 1.
+    """
+    _branch_layers(module)  # validates `module`
+    rows = summary(module, input_shape, print_table=False).rows
+    costs = []
+    for i, name in enumerate(BRANCH_NAMES, start=1):
+        mine = [r for r in rows if r.name.split(".")[0] == f"branch{i}"]
+        costs.append(dict(branch=name, channels=mine[-1].output_shape[1], params=sum(r.params for r in mine),
+                          macs=sum(r.macs for r in mine)))
+    return costs
+
+
+_COLOURS = {"1x1": "#fdf2b3", "3x3": "#fdd0a2", "5x5": "#c6dbef", "pool": "#f4b6b6"}
+
+
+def draw_inception(module: Inception | InceptionNaive, ax: Any = None, title: str | None = None) -> Any:
+    """Draw an Inception module as a diagram: the input at the bottom, the four branches side by side
+    (each layer a box with its kernel and output channels), their concatenation at the top.
+
+    Colours: 1x1 convolutions yellow, 3x3 orange, 5x5 blue, max-pools red (as in the paper's Fig. 2).
+
+    Args:
+        module: an `Inception` (Fig. 2b) or an `InceptionNaive` (Fig. 2a).
+        ax: the matplotlib Axes to draw on; a new figure if None.
+        title: the Axes' title (default: the module's class name and its channels in and out).
+
+    Returns:
+        The matplotlib Axes.
+
+    Raises:
+        TypeError: `module` is not an Inception module.
+
+    Reference: Szegedy et al. 2015, Fig. 2.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    c_in, branches = _branch_layers(module)
+    rows = max(len(layers) for layers in branches)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.5, 4.0))
+    width, height = 1.6, 0.55
+
+    def box(x: float, y: float, text: str, colour: str, w: float = width) -> None:
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - height / 2), w, height, boxstyle="round,pad=0.03",
+                                    facecolor=colour, edgecolor="0.3"))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0: float, y0: float, x1: float, y1: float) -> None:
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.3"))
+
+    top, low = rows + 1, (2 - rows) / 2          # a one-row (naive) module is centred in the same frame
+    box(3.0, low, f"input: {c_in} channels", "0.92", w=3.5)
+    box(3.0, low + top, f"concatenate: {module.out_channels} channels", "0.92", w=3.5)
+    for column, layers in enumerate(branches):
+        x = column * 2.0
+        levels = range(rows - len(layers) + 1, rows + 1)   # a short branch sits at the top
+        y_prev = None
+        for (kind, k, channels), level in zip(layers, levels, strict=True):
+            name = f"{k}x{k} max-pool" if kind == "pool" else f"{k}x{k} conv"
+            box(x, low + level, f"{name}\n{channels} ch", _COLOURS["pool" if kind == "pool" else f"{k}x{k}"])
+            if y_prev is None:
+                arrow(min(max(x, 1.45), 4.55), low + height / 2, x, low + level - height / 2)   # from the input box
+            else:
+                arrow(x, y_prev, x, low + level - height / 2)
+            y_prev = low + level + height / 2
+        arrow(x, y_prev, min(max(x, 1.45), 4.55), low + top - height / 2)
+    ax.set_xlim(-1.0, 7.0)
+    ax.set_ylim(-0.6, 3.6)
+    ax.axis("off")
+    ax.set_title(title if title is not None else f"{type(module).__name__}: {c_in} -> {module.out_channels} channels",
+                 fontsize=10)
+    return ax

@@ -5,16 +5,18 @@ content of all channels: "squeeze" summarises each channel by its mean over H x 
 maps the C means through a bottleneck of two fully connected layers (C -> C/r -> C, ReLU then
 sigmoid) to C gates, and the output is the input times its gate. The SE-ResNets that put it on
 each residual branch are built by `cvcourse.models.resnet` (`se_resnet50`, `se_resnet_cifar`).
+`se_gates` collects the gates every SE block of a trained network applies to given images.
 
 Reference: J. Hu, L. Shen and G. Sun, "Squeeze-and-Excitation Networks", CVPR 2018 (sec. 3, Fig. 2-3).
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from ._validate import _int
 
-__all__ = ["SEBlock"]
+__all__ = ["SEBlock", "se_gates"]
 
 
 class SEBlock(nn.Module):
@@ -57,3 +59,63 @@ class SEBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x * self.gate(x)[:, :, None, None]          # (N, C, H, W)
+
+
+@torch.no_grad()
+def se_gates(model: nn.Module, images: Tensor, *, batch_size: int = 256) -> dict[str, Tensor]:
+    """The gates every `SEBlock` of `model` applies to each image, by forward hooks.
+
+    The model runs in eval mode (every module's training flag is restored afterwards) under
+    `torch.no_grad()`, `batch_size` images at a time; a forward hook on each SEBlock records
+    `block.gate(input)`, the Tensor[n, C] the block multiplies its input by. The hooks are removed
+    even if the forward pass fails.
+
+    Args:
+        model: a network containing SEBlocks, e.g. `se_resnet_cifar(8, 12)`.
+        images: Tensor[N, C_in, H, W], floating point, as the model takes them (e.g. uint8 / 255);
+            moved to the device of the model's parameters batch by batch.
+        batch_size: images per forward pass (>= 1).
+
+    Returns:
+        dict from each SEBlock's qualified name in `model.named_modules()` order (e.g.
+        "stages.0.0.se", early blocks first) to its gates, Tensor[N, C] float32 on the CPU, each
+        in (0, 1). N = 0 gives Tensor[0, C].
+
+    Raises:
+        TypeError: `model` is not an nn.Module, or `images` is not a floating-point Tensor.
+        ValueError: `images` is not 4-D, or `model` has no SEBlock.
+
+    Reference: Hu et al. 2018, sec. 7.2 and Fig. 6 (the SE blocks' average activations per class).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    if not isinstance(images, Tensor) or not images.is_floating_point():
+        got = f"a {images.dtype} Tensor" if isinstance(images, Tensor) else type(images).__name__
+        raise TypeError(f"images: expected a floating-point Tensor[N, C, H, W] (e.g. uint8 images / 255), got {got}")
+    if images.dim() != 4:
+        raise ValueError(f"images: expected Tensor[N, C, H, W], got Tensor{list(images.shape)}")
+    batch_size = _int("batch_size", batch_size, 1)
+    blocks = {name: m for name, m in model.named_modules() if isinstance(m, SEBlock)}
+    if not blocks:
+        raise ValueError(f"model: expected a network with SEBlocks, found none in {type(model).__name__}")
+    device = next(model.parameters()).device
+    found: dict[str, list[Tensor]] = {name: [] for name in blocks}
+
+    def hook_for(name: str):
+        def hook(block: SEBlock, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            found[name].append(block.gate(inputs[0]).float().cpu())   # (n, C)
+        return hook
+
+    modes = [(m, m.training) for m in model.modules()]
+    handles = [block.register_forward_hook(hook_for(name)) for name, block in blocks.items()]
+    try:
+        model.eval()
+        for start in range(0, len(images), batch_size):
+            model(images[start:start + batch_size].to(device))
+    finally:
+        for handle in handles:
+            handle.remove()
+        for m, mode in modes:
+            m.training = mode
+    return {name: torch.cat(found[name]) if found[name] else torch.zeros(0, block.channels)
+            for name, block in blocks.items()}

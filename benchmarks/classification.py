@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Train a small SE-ResNet and a plain CNN on the synthetic shapes classification set (a script, not a test).
+
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/classification.py [--epochs N] [--only se|plain]
+
+What it does, on the CPU with `torch.set_num_threads(2)`:
+
+1. Generates the training set (`make_classification_set(n, seed=0)`) and the validation set (seed 1;
+   12 classes, rotation, clutter and distractors: the defaults) and reports the generation time
+   separately from the training.
+2. Trains `cvcourse.models.se_resnet_cifar(depth, 12, width=...)` with `cvcourse.train.fit`: SGD with
+   Nesterov momentum, a OneCycle learning rate stepped per batch, cross-entropy. The model's weights
+   are put in channels-last memory order (about 1.4x faster convolutions on this CPU).
+3. Trains the baseline the same way (same data, epochs, optimizer, schedule): a plain CNN of three
+   conv-BN-ReLU layers (32, 64, 128 channels; max-pools after the first two, global average pooling,
+   a linear classifier) with about as many parameters as the SE-ResNet, but no shortcuts, no SE
+   gates and 3 instead of 9 layers with weights.
+4. Prints the parameter counts, validation accuracy and training time (the wall time of `fit`,
+   validation after every epoch included), and as its LAST line one JSON object.
+
+`OMP_WAIT_POLICY=PASSIVE` keeps idle OpenMP threads from spinning: on this shared 2-core VM they
+otherwise steal the cores and make timings swing (see benchmarks/README.md). Measured numbers are in
+benchmarks/README.md ("Classification").
+"""
+import argparse
+import json
+import math
+import time
+
+import torch
+from torch import nn
+
+from cvcourse.data.classification import SHAPE_CLASSES, ShapesClassification
+from cvcourse.models import se_resnet_cifar
+from cvcourse.train import fit
+
+THREADS = 2
+
+
+def plain_cnn(num_classes: int, width: int = 32) -> nn.Sequential:
+    """Three conv-BN-ReLU layers (width, 2 width, 4 width channels), max-pools, global pooling, linear;
+    convolutions initialised as in cvcourse.models (Kaiming normal, fan_in)."""
+    def conv(cin, cout):
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+    model = nn.Sequential(*conv(3, width), nn.MaxPool2d(2), *conv(width, 2 * width), nn.MaxPool2d(2),
+                          *conv(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4 * width, num_classes))
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+    return model
+
+
+def parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def confusion(model: nn.Module, dataset) -> torch.Tensor:
+    """Tensor[K, K] int64: row = true class, column = predicted class, on `dataset`."""
+    model.eval()
+    predicted = torch.cat([model(dataset.images[i:i + 500].float() / 255).argmax(1)
+                           for i in range(0, len(dataset), 500)])
+    k = len(dataset.class_names)
+    return torch.bincount(dataset.labels * k + predicted, minlength=k * k).reshape(k, k)
+
+
+def train(model: nn.Module, train_set, val_set, args) -> tuple[float, float, list[float]]:
+    """(final validation accuracy, seconds in fit, validation accuracy per epoch)."""
+    model = model.to(memory_format=torch.channels_last)
+    if args.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
+                                    weight_decay=args.weight_decay)
+    else:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps = args.epochs * math.ceil(len(train_set) / args.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps, pct_start=args.warmup)
+    began = time.perf_counter()
+    history = fit(model, train_set, val_set, epochs=args.epochs, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
+                  scheduler=scheduler, scheduler_step="batch", batch_size=args.batch_size, device="cpu",
+                  seed=args.seed, progress="lines" if args.verbose else False)
+    seconds = time.perf_counter() - began
+    return history["val_accuracy"][-1], seconds, history["val_accuracy"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--train", type=int, default=15000, help="training images")
+    p.add_argument("--val", type=int, default=2000, help="validation images")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.2, help="OneCycle's peak learning rate")
+    p.add_argument("--warmup", type=float, default=0.25, help="OneCycle's warm-up fraction")
+    p.add_argument("--weight-decay", type=float, default=5e-4)
+    p.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd", help="SGD (Nesterov momentum 0.9) or AdamW")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--depth", type=int, default=8, help="SE-ResNet depth, 6n + 2")
+    p.add_argument("--width", type=int, default=16, help="SE-ResNet width of the first stage")
+    p.add_argument("--reduction", type=int, default=4, help="SE reduction")
+    p.add_argument("--plain-width", type=int, default=32, help="plain CNN width of the first layer")
+    p.add_argument("--only", choices=("se", "plain"), help="train one of the two models")
+    p.add_argument("--seed", type=int, default=0, help="seed of fit (weights, shuffling)")
+    p.add_argument("--verbose", action="store_true", help="one line per epoch (on stderr)")
+    p.add_argument("--confusion", action="store_true", help="print each model's validation confusion matrix")
+    args = p.parse_args()
+    torch.set_num_threads(THREADS)
+
+    began = time.perf_counter()
+    train_set = ShapesClassification(args.train, seed=0)
+    val_set = ShapesClassification(args.val, seed=1)
+    generate = time.perf_counter() - began
+    k = len(SHAPE_CLASSES)
+    print(f"data: {args.train} training + {args.val} validation images, 32x32, {k} classes; "
+          f"generated in {generate:.1f} s ({(args.train + args.val) / generate:.0f} images/s)")
+
+    models = {"se": se_resnet_cifar(args.depth, k, args.reduction, args.width), "plain": plain_cnn(k, args.plain_width)}
+    names = {"se": f"SE-ResNet-{args.depth} (width {args.width}, r {args.reduction})",
+             "plain": f"plain CNN (3 conv, width {args.plain_width})"}
+    results = {}
+    for key, model in models.items():
+        if args.only and key != args.only:
+            continue
+        torch.manual_seed(args.seed)
+        accuracy, seconds, curve = train(model, train_set, val_set, args)
+        results[key] = (accuracy, seconds)
+        print(f"{names[key]}: val accuracy {accuracy:.4f} after {args.epochs} epochs, {seconds:.1f} s; "
+              f"per epoch: {' '.join(f'{a:.3f}' for a in curve)}", flush=True)
+        if args.confusion:
+            matrix = confusion(model, val_set)
+            print("confusion (rows: true class, columns: predicted):")
+            for name, row in zip(SHAPE_CLASSES, matrix.tolist(), strict=True):
+                print(f"  {name:>9s} " + " ".join(f"{v:4d}" for v in row))
+
+    print(f"\n{'model':40s} {'params':>8s} {'val acc':>8s} {'train s':>8s}")
+    for key, (accuracy, seconds) in results.items():
+        print(f"{names[key]:40s} {parameters(models[key]):8d} {accuracy:8.4f} {seconds:8.1f}")
+    out = {"train_images": args.train, "val_images": args.val, "epochs": args.epochs, "batch_size": args.batch_size,
+           "generate_seconds": round(generate, 1)}
+    if "se" in results:
+        out.update(val_accuracy=round(results["se"][0], 4), train_seconds=round(results["se"][1], 1),
+                   params=parameters(models["se"]))
+    if "plain" in results:
+        out.update(baseline_val_accuracy=round(results["plain"][0], 4),
+                   baseline_train_seconds=round(results["plain"][1], 1), baseline_params=parameters(models["plain"]))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
