@@ -36,7 +36,8 @@ from torch import Tensor, nn
 from ..models import INCEPTION_CONFIG
 from ..models import Inception as _Reference
 from ..models.inception import BRANCH_NAMES
-from ._core import FAILED, NOT_ATTEMPTED, PASSED, Case, exercise, run_cases
+from ._core import Case, exercise
+from ._modules import Group, build_module, run_groups
 
 _SEED = 301
 _ATOL = 1e-4           # two channels "hold the same values" when they differ by less than this
@@ -56,13 +57,7 @@ class _Config:
 # ----------------------------------------------------------------------------- measuring a module
 def _build(make: Callable, config: _Config) -> nn.Module:
     """`make(*config.values)` with the torch seed fixed; it must be an nn.Module."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        module = make(*config.values)
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"{config!r} returned {type(module).__name__}; expected an nn.Module "
-                        f"(a class derived from nn.Module, or a function that returns one)")
-    return module
+    return build_module(make, config.values, _SEED, repr(config))
 
 
 def _reference(config: _Config) -> nn.Module:
@@ -234,22 +229,8 @@ def _plan() -> tuple[tuple[Callable, tuple[tuple[str, tuple[int, ...], tuple[Ten
     return tuple(plan)
 
 
-def _run(fn: Callable, groups: list[tuple[Callable, list[Case]]]) -> tuple[str, int, int, str]:
-    """`run_cases` on each group of cases that share one measurement; the first failure is reported."""
-    total = sum(len(cases) for _, cases in groups)
-    passed, message = 0, ""
-    for k, (measure, cases) in enumerate(groups):
-        def probe(config: _Config, *inputs: Any, measure: Callable = measure) -> Any:
-            return measure(_build(fn, config), config, *inputs)
-
-        status, ok, _, first = run_cases(probe, cases)
-        if status == NOT_ATTEMPTED:
-            if k == 0:
-                return NOT_ATTEMPTED, 0, total, first
-            first = f"case: {cases[0].description}\nproblem: raised NotImplementedError"
-        passed += ok
-        message = message or first
-    return (PASSED if passed == total else FAILED), passed, total, message
+def _run(fn: Callable, groups: list[Group]) -> tuple[str, int, int, str]:
+    return run_groups(fn, groups, _build)
 
 
 @exercise("03", 1, "the Inception module")

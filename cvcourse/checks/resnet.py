@@ -40,7 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from ..models import BasicBlock as _Reference
-from ._core import FAILED, NOT_ATTEMPTED, PASSED, Case, exercise, run_cases
+from ._core import Case, exercise
+from ._modules import Group, build_module, run_groups
 
 _SEED = 401
 _IDENTITY = "no 1x1 conv (an identity shortcut, or none)"
@@ -63,13 +64,7 @@ class _Config:
 # ----------------------------------------------------------------------------- building and loading
 def _build(make: Callable, config: _Config) -> nn.Module:
     """`make(in_channels, out_channels, stride)` with the torch seed fixed; it must be an nn.Module."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        module = make(config.in_channels, config.out_channels, config.stride)
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"{config!r} returned {type(module).__name__}; expected an nn.Module "
-                        f"(a class derived from nn.Module, or a function that returns one)")
-    return module
+    return build_module(make, (config.in_channels, config.out_channels, config.stride), _SEED, repr(config))
 
 
 def _convs(module: nn.Module, k: int) -> list[nn.Conv2d]:
@@ -256,23 +251,9 @@ def _plan() -> tuple[tuple[Callable, tuple[tuple[str, tuple[int, int, int], tupl
     return tuple(plan)
 
 
-def _run(fn: Callable, groups: list[tuple[Callable, list[Case]]]) -> tuple[str, int, int, str]:
-    """`run_cases` on each group of cases that share one measurement; the first failure is reported."""
-    total = sum(len(cases) for _, cases in groups)
-    passed, message = 0, ""
-    for k, (measure, cases) in enumerate(groups):
-        def probe(config: _Config, *inputs: Any, measure: Callable = measure) -> Any:
-            return measure(_build(fn, config), config, *inputs)
-
-        status, ok, _, first = run_cases(probe, cases)
-        if status == NOT_ATTEMPTED:
-            if k == 0:
-                return NOT_ATTEMPTED, 0, total, first
-            first = (f"case: {cases[0].description}\nproblem: raised NotImplementedError "
-                     f"(nn.Module raises it when a class has no `forward` method)")
-        passed += ok
-        message = message or first
-    return (PASSED if passed == total else FAILED), passed, total, message
+def _run(fn: Callable, groups: list[Group]) -> tuple[str, int, int, str]:
+    return run_groups(fn, groups, _build, "raised NotImplementedError (nn.Module raises it when a class has no "
+                                          "`forward` method)")
 
 
 @exercise("04", 1, "a residual block with a projection shortcut")
