@@ -26,15 +26,6 @@ def no_grade_log(monkeypatch):
     monkeypatch.delenv(GRADE_LOG_ENV, raising=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small convolutions: one thread is faster than two competing for a busy 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------- what a learner writes
 def conv_relu(c_in, c_out, k):
     return nn.Sequential(nn.Conv2d(c_in, c_out, k, padding=k // 2), nn.ReLU(inplace=True))

@@ -9,15 +9,6 @@ from torch import nn
 
 from cvcourse.models import ACTIVATIONS, SPP, ConvBlock, Mish
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: one thread is several times faster than two competing for a busy 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 PROPERTY = settings(max_examples=30, deadline=None)
 
 

@@ -25,15 +25,6 @@ from cvcourse.models import (
 from cvcourse.sizes import summary
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: one thread is several times faster than two competing for a busy 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _params(model):
     return sum(p.numel() for p in model.parameters())
 

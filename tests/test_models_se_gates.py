@@ -9,15 +9,6 @@ from cvcourse.models import Bottleneck, ResNet, SEBlock, resnet_cifar, se_resnet
 from cvcourse.models.se import se_gates
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models: one thread is faster than two competing for a busy 2-core CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _trained_like(model: nn.Module, seed: int) -> nn.Module:
     """Random BN statistics and affine parameters, so eval mode differs from train mode."""
     g = torch.Generator().manual_seed(seed)

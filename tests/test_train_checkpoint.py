@@ -14,14 +14,6 @@ from cvcourse.train.checkpoint import FORMAT
 NO_TIME = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def data(n=48, seed=0):
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, 3, (n,), generator=g)

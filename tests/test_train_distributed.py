@@ -28,14 +28,6 @@ sys.path.insert(0, str(SCRIPT.parent))
 import _ddp_script as ddp  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def single_process(monkeypatch):
     for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):

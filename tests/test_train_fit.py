@@ -44,15 +44,6 @@ def close_figures():
     plt.close("all")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # tiny models: one thread is faster, and robust when other tests load the CPU
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(autouse=True)
 def no_env(monkeypatch):
     monkeypatch.delenv("CVCOURSE_DEVICE", raising=False)

@@ -1,0 +1,13 @@
+"""Unit tests run torch on one thread: their tensors and models are small, where a second thread
+costs more than it gives (and on a busy 2-core machine, two threads competing for the cores can make
+a test file several times slower). Notebooks are not affected (they run in their own kernels)."""
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
