@@ -1,6 +1,6 @@
-"""cvcourse.metrics: mean average precision against pycocotools' COCOeval on random scenes, against a
-slow loop port of the PASCAL VOC devkit, hand-worked precision/recall tables, empty inputs and every
-bad input."""
+"""cvcourse.metrics: mean average precision against pycocotools' COCOeval on random scenes (boxes, and
+instance masks of the synthetic shapes data set), against a slow loop port of the PASCAL VOC devkit,
+hand-worked precision/recall tables, empty inputs and every bad input."""
 import contextlib
 import io
 import math
@@ -8,14 +8,17 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from cvcourse.data.shapes import ShapesDataset
 from cvcourse.metrics import mean_average_precision, precision_recall_curve
 from cvcourse.metrics.detection import COCO_IOU_THRESHOLDS
-from cvcourse.ops import box_iou
+from cvcourse.ops import box_iou, masks_to_boxes
 
 COCO_KEYS = ["map", "map_50", "map_75", "map_small", "map_medium", "map_large",
              "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large"]  # COCOeval.stats order
@@ -76,27 +79,39 @@ def random_scene(seed, n_images=6, n_classes=3, *, integer=False, crowd=0.1, are
     return preds, targets
 
 
-def cocoeval(preds, targets, **params):
-    """COCOeval on the same scene (boxes as COCO's xywh, ids from 1): its stats and precision array."""
+def coco_regions(d, iou_type):
+    """COCO's region field and area of each object of one image's dict: {"bbox": xywh} or, for masks,
+    {"segmentation": RLE} (no "bbox": loadRes would then take the box area for a detection's area)."""
+    if iou_type == "bbox":
+        b = d["boxes"]
+        return [{"bbox": [x1, y1, x2 - x1, y2 - y1]} for x1, y1, x2, y2 in b.tolist()], (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    rles = [mask_utils.encode(np.asfortranarray(m.numpy().astype(np.uint8))) for m in d["masks"]]
+    return [{"segmentation": r} for r in rles], d["masks"].flatten(1).sum(1)
+
+
+def cocoeval(preds, targets, iou_type="bbox", **params):
+    """COCOeval on the same scene (boxes as COCO's xywh or masks as RLE, ids from 1): its stats, precision
+    and recall arrays."""
     classes = sorted({int(c) for d in preds + targets for c in d["labels"]})
-    images = [{"id": i + 1} for i in range(len(targets))]
+    images = [{"id": i + 1} | ({"height": t["masks"].shape[1], "width": t["masks"].shape[2]} if "masks" in t else {})
+              for i, t in enumerate(targets)]
     anns = []
     for i, t in enumerate(targets):
-        area = t.get("area", (t["boxes"][:, 2] - t["boxes"][:, 0]) * (t["boxes"][:, 3] - t["boxes"][:, 1]))
-        crowd = t.get("iscrowd", torch.zeros(len(t["boxes"])))
-        for box, label, a, c in zip(t["boxes"].tolist(), t["labels"].tolist(), area.tolist(), crowd.tolist(), strict=True):
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": label, "area": a, "iscrowd": int(c),
-                         "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]})
-    dets = [{"image_id": i + 1, "category_id": label, "score": score,
-             "bbox": [box[0], box[1], box[2] - box[0], box[3] - box[1]]}
+        regions, area = coco_regions(t, iou_type)
+        area = t.get("area", area)
+        crowd = t.get("iscrowd", torch.zeros(len(regions)))
+        for region, label, a, c in zip(regions, t["labels"].tolist(), area.tolist(), crowd.tolist(), strict=True):
+            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": label, "area": a, "iscrowd": int(c)} | region)
+    dets = [{"image_id": i + 1, "category_id": label, "score": score} | region
             for i, p in enumerate(preds)
-            for box, score, label in zip(p["boxes"].tolist(), p["scores"].tolist(), p["labels"].tolist(), strict=True)]
+            for region, score, label in zip(coco_regions(p, iou_type)[0], p["scores"].tolist(), p["labels"].tolist(),
+                                            strict=True)]
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO()
         gt.dataset = {"images": images, "annotations": anns, "categories": [{"id": c} for c in classes]}
         gt.createIndex()
         dt = gt.loadRes(dets)
-        ev = COCOeval(gt, dt, "bbox")
+        ev = COCOeval(gt, dt, iou_type)
         for key, value in params.items():
             setattr(ev.params, key, value)
         ev.evaluate()
@@ -458,7 +473,7 @@ def test_bad_inputs_name_the_image_and_key(preds, targets, error, match):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(iou_type="segm"), ValueError, r"iou_type: only 'bbox' is supported so far, got 'segm'"),
+    (dict(iou_type="mask"), ValueError, r"iou_type: expected one of 'bbox', 'segm', got 'mask'"),
     (dict(style="yolo"), ValueError, r"style: expected one of coco, voc"),
     (dict(max_dets=5), ValueError, r"max_dets: expected an int >= 10"),
     (dict(max_dets=100.0), TypeError, r"max_dets: expected an int"),
@@ -496,3 +511,251 @@ def test_a_class_with_only_crowd_gts_has_no_curve():
     with pytest.raises(ValueError, match="recall is undefined"):
         precision_recall_curve([GOOD_P], crowd_only, 0)
     assert mean_average_precision([GOOD_P], crowd_only)["map"].item() == -1.0
+
+
+# ----------------------------------------------------------------------------- instance masks (iou_type="segm")
+def shift(mask, dy, dx):
+    """The mask moved by (dy, dx) pixels; what leaves the image is lost."""
+    h, w = mask.shape
+    out = torch.zeros_like(mask)
+    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = mask[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    return out
+
+
+def dilate(mask, k=3):
+    return F.max_pool2d(mask[None, None].float(), k, 1, k // 2)[0, 0] > 0
+
+
+def perturb(mask, rng):
+    """A detection's mask made from a GT mask: shifted, grown, shrunk, cut, speckled, or several of these."""
+    for _ in range(rng.choice([1, 1, 2, 3])):
+        kind = rng.choice(["shift", "grow", "shrink", "cut", "speckle", "same"])
+        if kind == "shift":
+            mask = shift(mask, *(int(v) for v in rng.integers(-4, 5, 2)))
+        elif kind == "grow":
+            mask = dilate(mask)
+        elif kind == "shrink":
+            mask = ~dilate(~mask)
+        elif kind == "cut":  # the rows below a random row of the object are lost
+            rows = mask.any(1).nonzero()[:, 0]
+            if len(rows):
+                mask = mask.clone()
+                mask[int(rng.integers(rows[0], rows[-1] + 1)):] = False
+        elif kind == "speckle":
+            mask = mask ^ (torch.from_numpy(rng.random(mask.shape) < 0.05) & dilate(mask, 5))
+    return mask
+
+
+def random_mask_scene(seed, n_images=4, *, size=(160, 160), crowd=0.1, area=False, ties=False):
+    """GT masks of `ShapesDataset` scenes (small, medium and large objects), detections made from them
+    (perturbed, duplicated, given the wrong class, or missed), false positives (the objects of other
+    scenes), empty detections, crowd GTs, an image without GT."""
+    rng = np.random.default_rng(seed)
+    ds = ShapesDataset(2 * n_images, image_size=size, min_objects=0, max_objects=5, seed=seed,
+                       size_range=(0.05, 0.95), max_iou=0.5, min_visible=0.3)
+    preds, targets = [], []
+    for i in range(n_images):
+        gt, labels = ds[i][1]["masks"], ds[i][1]["labels"]
+        masks, det_labels = [], []
+        for j in range(len(gt)):
+            for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
+                masks.append(perturb(gt[j], rng))
+                det_labels.append(int(labels[j]) if rng.random() > 0.1 else int(rng.integers(0, 3)))
+        other = ds[n_images + i][1]["masks"]
+        for j in range(len(other)):      # false positives
+            masks.append(perturb(other[j], rng))
+            det_labels.append(int(rng.integers(0, 3)))
+        if rng.random() < 0.3:
+            masks.append(torch.zeros(size, dtype=torch.bool))
+            det_labels.append(int(rng.integers(0, 3)))
+        scores = rng.random(len(masks))
+        if ties:
+            scores = np.round(scores * 4) / 4
+        target = {"masks": gt, "labels": labels, "iscrowd": T(rng.random(len(gt)) < crowd, torch.bool)}
+        if area:
+            target["area"] = gt.flatten(1).sum(1) * T(rng.uniform(0.5, 1.5, len(gt)))
+        preds.append({"masks": torch.stack(masks) if masks else torch.zeros(0, *size, dtype=torch.bool),
+                      "scores": T(scores), "labels": T(det_labels, torch.long)})
+        targets.append(target)
+    return preds, targets
+
+
+MASK_SCENES = ([dict(seed=s) for s in range(4)]
+               + [dict(seed=10 + s, area=True) for s in range(2)]
+               + [dict(seed=20 + s, ties=True, crowd=0.3) for s in range(2)]
+               + [dict(seed=30, n_images=8, size=(64, 80))])
+
+
+@pytest.mark.parametrize("scene", MASK_SCENES, ids=lambda s: "-".join(f"{k}={v}" for k, v in s.items()))
+def test_segm_equals_cocoeval_on_random_scenes(scene):
+    preds, targets = random_mask_scene(**scene)
+    ours = mean_average_precision(preds, targets, iou_type="segm")
+    stats, precision, recall = cocoeval(preds, targets, "segm")
+    got = np.array([ours[k].item() for k in COCO_KEYS])
+    np.testing.assert_allclose(got, stats, atol=1e-6, rtol=0, err_msg=str(list(zip(COCO_KEYS, got, stats, strict=True))))
+    ap, ar = coco_per_class(precision, recall)
+    np.testing.assert_allclose(ours["map_per_class"].numpy(), ap, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(ours["mar_100_per_class"].numpy(), ar, atol=1e-6, rtol=0)
+
+
+def test_segm_scenes_cover_every_area_range():
+    values = np.array([[mean_average_precision(*random_mask_scene(**scene), iou_type="segm")[k].item()
+                        for k in ("map_small", "map_medium", "map_large")] for scene in MASK_SCENES[:4]])
+    assert (values > -1).any(0).all()   # the comparison above saw small, medium and large objects
+
+
+def test_segm_equals_cocoeval_with_other_thresholds_and_budgets():
+    preds, targets = random_mask_scene(40, n_images=3, crowd=0.2)
+    thresholds = (0.3, 0.5, 0.9)
+    ours = mean_average_precision(preds, targets, "segm", iou_thresholds=list(thresholds), max_dets=10)
+    stats, precision, _ = cocoeval(preds, targets, "segm", iouThrs=np.array(thresholds), maxDets=[1, 10, 10])
+    stats[0] = precision[..., 0, -1][precision[..., 0, -1] > -1].mean()   # as in the bbox test above
+    keys = [k.replace("mar_100", "mar_10") for k in COCO_KEYS]
+    np.testing.assert_allclose([ours[k].item() for k in keys], stats, atol=1e-6, rtol=0)
+
+
+def mask_image(shape, regions, scores=None, labels=None, **extra):
+    """One image's dict of masks, each region a (row slice, column slice) set to True, or a ready mask."""
+    masks = torch.zeros(len(regions), *shape, dtype=torch.bool)
+    for m, region in zip(masks, regions, strict=True):
+        if isinstance(region, torch.Tensor):
+            m[:] = region
+        else:
+            m[region] = True
+    out = {"masks": masks, "labels": torch.zeros(len(masks), dtype=torch.long) if labels is None else T(labels, torch.long)}
+    if scores is not None:
+        out["scores"] = T(scores)
+    return out | {k: torch.tensor(v) for k, v in extra.items()}
+
+
+# One 8 x 12 image, GT A (rows 0-3, columns 0-3: 16 px) and B (rows 0-3, columns 5-9: 20 px):
+#   d1 (0.9) = A                          IoU 1      -> TP
+#   d2 (0.8) = A moved right by 1         12/20 with A (taken) -> FP
+#   d3 (0.7) = B without two pixels       18/20 = 0.9 with B   -> TP up to the threshold 0.9 included
+#   d4 (0.6) 4 px elsewhere               -> FP
+B_MINUS_2 = torch.zeros(8, 12, dtype=torch.bool)
+B_MINUS_2[0:4, 5:10] = True
+B_MINUS_2[3, 8:10] = False
+GT_AB = [mask_image((8, 12), [(slice(0, 4), slice(0, 4)), (slice(0, 4), slice(5, 10))])]
+DET_MASKS = [mask_image((8, 12), [(slice(0, 4), slice(0, 4)), (slice(0, 4), slice(1, 5)), B_MINUS_2,
+                                  (slice(6, 8), slice(0, 2))], [0.9, 0.8, 0.7, 0.6])]
+
+
+def test_segm_worked_by_hand():
+    precision, recall, _ = precision_recall_curve(DET_MASKS, GT_AB, 0, 0.5, iou_type="segm")
+    torch.testing.assert_close(precision, torch.tensor([1, 1 / 2, 2 / 3, 2 / 4]))
+    torch.testing.assert_close(recall, torch.tensor([0.5, 0.5, 1.0, 1.0]))
+    out = mean_average_precision(DET_MASKS, GT_AB, iou_type="segm")
+    ap_low = (51 + 50 * 2 / 3) / 101     # thresholds 0.50 ... 0.90: d3 matches B (9 thresholds)
+    ap_high = 51 / 101                   # threshold 0.95: only A is found
+    # COCO's 0.9 is np.linspace's 0.8999999999999999, below 18/20 in float64 (a float32 IoU,
+    # 0.89999998, would miss it)
+    assert out["map"].item() == pytest.approx((9 * ap_low + ap_high) / 10)
+    assert out["map_50"].item() == out["map_75"].item() == pytest.approx(ap_low)
+    assert out["mar_100"].item() == pytest.approx((9 * 1 + 0.5) / 10)
+    assert out["map_small"].item() == out["map"].item()                 # 16 and 20 px: small
+    assert out["map_medium"].item() == out["map_large"].item() == -1.0
+    stats, _, _ = cocoeval(DET_MASKS, GT_AB, "segm")
+    np.testing.assert_allclose([out[k].item() for k in COCO_KEYS], stats, atol=1e-6, rtol=0)
+
+
+def test_segm_crowd_overlap_is_exact_on_a_threshold():
+    # crowd region: rows 0-8, columns 0-8 (81 px); d1 (0.9) covers 4 px, 3 inside the crowd: overlap 3/4
+    # exactly, ignored up to the threshold 0.75, a FP above; d2 (0.5) finds the person (rows 0-3, columns
+    # 15-17). From the IoU, 3/82, the overlap comes out as 0.7499999999999999 unless the intersection is
+    # rounded to whole pixels (`_crowd_overlap`)
+    d1 = torch.zeros(12, 20, dtype=torch.bool)
+    d1[8, 7:9] = d1[7, 8:10] = True                  # (8, 7), (8, 8), (7, 8) inside, (7, 9) outside
+    gt = [mask_image((12, 20), [(slice(0, 9), slice(0, 9)), (slice(0, 4), slice(15, 18))], iscrowd=[True, False])]
+    det = [mask_image((12, 20), [d1, (slice(0, 4), slice(15, 18))], [0.9, 0.5])]
+    out = mean_average_precision(det, gt, iou_type="segm")
+    # thresholds 0.50 ... 0.75 (6): AP 1; 0.80 ... 0.95 (4): precision 1/2 at recall 1
+    assert out["map"].item() == pytest.approx((6 * 1 + 4 * 0.5) / 10)
+    stats, _, _ = cocoeval(det, gt, "segm")
+    np.testing.assert_allclose([out[k].item() for k in COCO_KEYS], stats, atol=1e-6, rtol=0)
+
+
+def test_segm_area_is_the_pixel_count():
+    # a thin diagonal line: its box is 40 x 40 = 1600 px^2 (medium), its mask 40 px (small)
+    line = torch.eye(40, dtype=torch.bool)
+    out = mean_average_precision([mask_image((40, 40), [line], [0.9])], [mask_image((40, 40), [line])], iou_type="segm")
+    assert (out["map_small"].item(), out["map_medium"].item()) == (1.0, -1.0)
+    boxes = mean_average_precision([image([[0, 0, 40, 40]], [0.9])], [image([[0, 0, 40, 40]])])
+    assert (boxes["map_small"].item(), boxes["map_medium"].item()) == (-1.0, 1.0)
+
+
+def test_segm_of_filled_boxes_equals_bbox():
+    # masks that fill integer boxes: mask IoU = box IoU (pixel-edge boxes), areas alike, so every value agrees
+    rng = np.random.default_rng(0)
+    preds, targets = [], []
+    for _ in range(4):
+        dicts = []
+        for n in (int(rng.integers(1, 6)), int(rng.integers(0, 10))):
+            xy = rng.integers(0, 50, (n, 2))
+            boxes = np.concatenate([xy, xy + rng.integers(1, 30, (n, 2))], 1)
+            regions = [(slice(y1, y2), slice(x1, x2)) for x1, y1, x2, y2 in boxes.tolist()]
+            dicts.append(mask_image((80, 80), regions, labels=rng.integers(0, 2, n).tolist()))
+        target, pred = dicts
+        pred["scores"] = T(rng.random(len(pred["masks"])))
+        preds.append(pred)
+        targets.append(target)
+    as_boxes = [[d | {"boxes": masks_to_boxes(d["masks"]) + T([0, 0, 1, 1], torch.float32)} for d in ds]
+                for ds in (preds, targets)]
+    for style in ("coco", "voc"):
+        segm = mean_average_precision(preds, targets, "segm", style=style)
+        bbox = mean_average_precision(*as_boxes, "bbox", style=style)
+        for key in segm:
+            torch.testing.assert_close(segm[key], bbox[key], atol=1e-6, rtol=0)
+
+
+def test_segm_perfect_detector_and_voc():
+    preds, targets = random_mask_scene(5, crowd=0.0)
+    perfect = [{"masks": t["masks"], "scores": torch.linspace(1, 0.5, len(t["masks"])), "labels": t["labels"]}
+               for t in targets]
+    assert mean_average_precision(perfect, targets, "segm")["map"].item() == 1.0
+    assert mean_average_precision(perfect, targets, "segm", style="voc")["map"].item() == 1.0
+    voc = mean_average_precision(preds, targets, "segm", style="voc")
+    assert 0 < voc["map"].item() < 1
+
+
+def test_segm_integer_masks_equal_bool_masks():
+    preds, targets = random_mask_scene(6, n_images=2)
+    want = mean_average_precision(preds, targets, "segm")
+    as_uint8 = [p | {"masks": p["masks"].to(torch.uint8)} for p in preds]
+    got = mean_average_precision(as_uint8, targets, "segm")
+    assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_segm_empty_inputs():
+    empty_pred = {"masks": torch.zeros(0, 8, 12, dtype=torch.bool), "scores": T([]), "labels": T([], torch.long)}
+    out = mean_average_precision([empty_pred], GT_AB, iou_type="segm")
+    assert out["map"].item() == 0.0 and out["classes"].tolist() == [0]
+    empty_gt = {"masks": torch.zeros(0, 8, 12, dtype=torch.bool), "labels": T([], torch.long)}
+    out = mean_average_precision([empty_pred], [empty_gt], iou_type="segm")
+    assert all((v == -1).all() for k, v in out.items() if k != "classes")
+
+
+GOOD_MP, GOOD_MT = mask_image((4, 5), [(slice(0, 2), slice(0, 2))], [0.5]), mask_image((4, 5), [(slice(0, 2), slice(0, 2))])
+
+
+@pytest.mark.parametrize("preds, targets, error, match", [
+    ([GOOD_MP | {"masks": GOOD_MP["masks"].float()}], [GOOD_MT], TypeError,
+     r"preds\[0\]\['masks'\]: expected binary masks .*got dtype torch.float32; threshold probabilities at 0.5 first"),
+    ([GOOD_MP], [GOOD_MT | {"masks": GOOD_MT["masks"].double() * 0.9}], TypeError, r"targets\[0\]\['masks'\]: .*at 0.5"),
+    ([GOOD_MP | {"masks": GOOD_MP["masks"][0]}], [GOOD_MT], ValueError,
+     r"preds\[0\]\['masks'\]: expected Tensor\[N, H, W\] \(bool masks\), got Tensor\[4, 5\]"),
+    ([GOOD_MP | {"masks": GOOD_MP["masks"].tolist()}], [GOOD_MT], TypeError, r"preds\[0\]\['masks'\]: expected a bool Tensor"),
+    ([GOOD_MP | {"masks": GOOD_MP["masks"].to(torch.uint8) * 255}], [GOOD_MT], ValueError,
+     r"preds\[0\]\['masks'\]: expected bool or 0/1 masks; mask 0 holds other values"),
+    ([GOOD_MP], [GOOD_MT | {"masks": torch.zeros(1, 5, 4, dtype=torch.bool)}], ValueError,
+     r"preds\[0\]\['masks'\] and targets\[0\]\['masks'\]: expected masks of one image size, got H x W = 4 x 5 and 5 x 4"),
+    ([GOOD_MP | {"masks": torch.zeros(0, 4, 4, dtype=torch.bool), "scores": T([]), "labels": T([], torch.long)}],
+     [GOOD_MT], ValueError, r"expected masks of one image size"),
+    ([GOOD_P], [GOOD_MT], ValueError, r"preds\[0\]: missing key 'masks'"),
+    ([GOOD_MP], [GOOD_MT | {"labels": T([0, 0], torch.long)}], ValueError, r"targets\[0\]\['labels'\]: expected Tensor\[1\]"),
+])
+def test_segm_bad_inputs_name_the_image_and_key(preds, targets, error, match):
+    with pytest.raises(error, match=match):
+        mean_average_precision(preds, targets, iou_type="segm")
+    with pytest.raises(error, match=match):
+        precision_recall_curve(preds, targets, 0, iou_type="segm")

@@ -8,7 +8,13 @@ Inputs follow torchmetrics' `MeanAveragePrecision`: two lists with one dict per 
 
 Coordinates are continuous (a box is x2 - x1 wide, no "+1 pixel"); everything is computed in float64.
 
-COCO (`style="coco"`) reproduces pycocotools' COCOeval for bounding boxes:
+Instance masks (`iou_type="segm"`) replace "boxes" by "masks": `Tensor[N, H, W]` bool (or integer
+0/1; probabilities are refused: threshold them at 0.5 first), of the same H x W for the predictions
+and the targets of one image. A region's area is then its pixel count and the IoU that of the masks
+(`cvcourse.ops.mask_iou`, exactly pycocotools' ratio of pixel counts); everything else below holds
+unchanged, as in COCOeval with iouType="segm".
+
+COCO (`style="coco"`) reproduces pycocotools' COCOeval for bounding boxes and masks:
 
 1. Per image and class, detections are sorted by score (stable: ties keep their input order) and
    only the first `max_dets` count.
@@ -26,9 +32,10 @@ COCO (`style="coco"`) reproduces pycocotools' COCOeval for bounding boxes:
    recall is the AR.
 5. mAP is the mean of AP over IoU thresholds and classes (AR likewise).
 
-Area ranges use the GT's "area" when given, else its box area (a detection's area is its box
-area): small [0, 32^2], medium [32^2, 96^2], large [96^2, 1e10], all [0, 1e10], bounds included,
-as in COCOeval. The budgets 1, 10 and `max_dets` are per image *and class*, as in COCOeval.
+Area ranges use the GT's "area" when given, else its region's area; a detection's area is its
+region's area (the box area, or for masks the pixel count, as COCOeval uses for "segm"). The ranges:
+small [0, 32^2], medium [32^2, 96^2], large [96^2, 1e10], all [0, 1e10], bounds included, as in
+COCOeval. The budgets 1, 10 and `max_dets` are per image *and class*, as in COCOeval.
 
 VOC (`style="voc"`) follows the PASCAL VOC devkit (VOCevaldet.m): each detection, in score order,
 is assigned the GT of its image and class with the highest IoU (taken ones included; ties: the
@@ -44,8 +51,8 @@ Undefined values are -1, as in COCO, never NaN: the AP and AR of a class without
 range), and any mean with nothing to average (no GT at all; "map_50" when 0.5 is not among the IoU
 thresholds). Classes without GT are left out of the means.
 
-Only `iou_type="bbox"` exists so far: `_IOU_TYPES` holds what depends on it (where the regions
-are, how to check them, their areas and their IoU); masks ("segm") will add one entry.
+`_IOU_TYPES` holds what depends on `iou_type` ("bbox" or "segm"): where the regions are, how to
+check them, their areas and their IoU.
 
 References: Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014, and pycocotools'
 cocoeval.py; Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV 2010.
@@ -60,7 +67,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cvcourse.ops import box_area, box_iou
+from cvcourse.ops import box_area, box_iou, mask_iou
 from cvcourse.ops._validate import check_boxes, check_scores, check_threshold
 
 __all__ = [
@@ -86,30 +93,60 @@ _F64 = torch.float64
 # ----------------------------------------------------------------------------- what iou_type decides
 class _IouType(NamedTuple):
     key: str                                   # the dict key holding each object's region
-    check: Callable[[object, str], Tensor]     # the regions, validated, as float64 on the CPU
+    check: Callable[[object, str], Tensor]     # the regions, validated, on the CPU (boxes float64, masks bool)
     area: Callable[[Tensor], Tensor]           # (N,) areas of N regions
-    iou: Callable[[Tensor, Tensor], Tensor]    # (N, M) IoU of N detections with M GTs
+    iou: Callable[[Tensor, Tensor], Tensor]    # (N, M) IoU of N detections with M GTs, float64
+    pixels: bool                               # areas are whole pixel counts
 
 
 def _check_boxes64(boxes: object, name: str) -> Tensor:
     return check_boxes(boxes, name).detach().to("cpu", _F64)
 
 
-_IOU_TYPES = {"bbox": _IouType("boxes", _check_boxes64, box_area, box_iou)}
+def _check_masks(masks: object, name: str) -> Tensor:
+    """Binary masks as a bool `Tensor[N, H, W]` on the CPU; probabilities are refused."""
+    if not isinstance(masks, Tensor):
+        raise TypeError(f"{name}: expected a bool Tensor[N, H, W], got {type(masks).__name__}")
+    if masks.is_floating_point() or masks.is_complex():
+        raise TypeError(f"{name}: expected binary masks (bool Tensor[N, H, W]), got dtype {masks.dtype}; "
+                        f"threshold probabilities at 0.5 first (masks > 0.5)")
+    if masks.dim() != 3:
+        raise ValueError(f"{name}: expected Tensor[N, H, W] (bool masks), got Tensor{list(masks.shape)}")
+    masks = masks.detach().cpu()
+    if masks.dtype != torch.bool:
+        bad = ((masks != 0) & (masks != 1)).flatten(1).any(1)
+        if bad.any():
+            raise ValueError(f"{name}: expected bool or 0/1 masks; mask {_first(bad)} holds other values")
+    return masks.bool()
 
 
-def _crowd_overlap(iou: Tensor, det_area: Tensor, gt_area: Tensor) -> Tensor:
+def _mask_area(masks: Tensor) -> Tensor:
+    return masks.flatten(1).sum(1, dtype=_F64)
+
+
+def _mask_iou64(masks1: Tensor, masks2: Tensor) -> Tensor:
+    return mask_iou(masks1, masks2, dtype=_F64)
+
+
+_IOU_TYPES = {"bbox": _IouType("boxes", _check_boxes64, box_area, box_iou, pixels=False),
+              "segm": _IouType("masks", _check_masks, _mask_area, _mask_iou64, pixels=True)}
+
+
+def _crowd_overlap(iou: Tensor, det_area: Tensor, gt_area: Tensor, pixels: bool) -> Tensor:
     """COCO's overlap with a crowd region, |D ∩ G| / |D|, from IoU = I / (|D| + |G| - I), whence
     I = IoU (|D| + |G|) / (1 + IoU). It holds for any region (boxes, masks); 0 for an empty D.
-    Computed this way it can differ from pycocotools' I / |D| in the last bit, which matters only
-    when the overlap lands exactly on a threshold (integer boxes, e.g. exactly 0.75)."""
+    For masks (`pixels`) I is a whole number of pixels: rounding it gives pycocotools' I / |D|
+    exactly. For boxes it can differ from pycocotools' in the last bit, which matters only when the
+    overlap lands exactly on a threshold (integer boxes, e.g. exactly 0.75)."""
     inter = iou * (det_area[:, None] + gt_area[None, :]) / (1 + iou)   # (N, M)
+    if pixels:
+        inter = inter.round()
     return inter / det_area[:, None].clamp_min(torch.finfo(_F64).tiny)
 
 
 # ----------------------------------------------------------------------------- input checks
 class _Image(NamedTuple):
-    det: Tensor         # (N, ...) detected regions, float64 (boxes: (N, 4) xyxy)
+    det: Tensor         # (N, ...) detected regions: boxes (N, 4) xyxy float64, or masks (N, H, W) bool
     det_area: Tensor    # (N,)
     scores: Tensor      # (N,) float64
     det_labels: Tensor  # (N,) int64
@@ -184,6 +221,10 @@ def _check_image(pred: object, target: object, i: int, kind: _IouType) -> _Image
     scores = check_scores(pred["scores"], len(det), f"preds[{i}]['scores']").detach().to("cpu", _F64)
     det_labels = _check_labels(pred["labels"], len(det), f"preds[{i}]['labels']")
     gt = kind.check(target[kind.key], f"targets[{i}][{kind.key!r}]")
+    if det.shape[1:] != gt.shape[1:]:   # masks: one image size
+        raise ValueError(f"preds[{i}][{kind.key!r}] and targets[{i}][{kind.key!r}]: expected masks of one "
+                         f"image size, got H x W = {' x '.join(map(str, det.shape[1:]))} and "
+                         f"{' x '.join(map(str, gt.shape[1:]))}")
     m = len(gt)
     gt_labels = _check_labels(target["labels"], m, f"targets[{i}]['labels']")
     crowd = _check_flags(target.get("iscrowd"), m, f"targets[{i}]['iscrowd']")
@@ -195,7 +236,7 @@ def _check_image(pred: object, target: object, i: int, kind: _IouType) -> _Image
 
 def _check_inputs(preds: object, targets: object, iou_type: object) -> tuple[list[_Image], _IouType]:
     if not isinstance(iou_type, str) or iou_type not in _IOU_TYPES:
-        raise ValueError(f"iou_type: only {', '.join(map(repr, _IOU_TYPES))} is supported so far, got {iou_type!r}")
+        raise ValueError(f"iou_type: expected one of {', '.join(map(repr, _IOU_TYPES))}, got {iou_type!r}")
     kind = _IOU_TYPES[iou_type]
     for name, value in (("preds", preds), ("targets", targets)):
         if not isinstance(value, Sequence) or isinstance(value, str):
@@ -304,7 +345,7 @@ def _evaluate(images: list[_Image], classes: list[int], kind: _IouType, style: s
     for im in images:
         ious = kind.iou(im.det, im.gt)                              # (N, M)
         if style == "coco" and im.crowd.any():
-            ious = torch.where(im.crowd, _crowd_overlap(ious, im.det_area, kind.area(im.gt)), ious)
+            ious = torch.where(im.crowd, _crowd_overlap(ious, im.det_area, kind.area(im.gt), kind.pixels), ious)
         order = torch.sort(im.scores, descending=True, stable=True).indices
         present = set(im.det_labels.tolist()) | set(im.gt_labels.tolist())
         for c in present.intersection(parts):
@@ -447,11 +488,16 @@ def mean_average_precision(
 
     Args:
         preds: one dict per image: "boxes" `Tensor[N, 4]` (xyxy, detections), "scores" `Tensor[N]`
-            (finite), "labels" `Tensor[N]` (integer class ids >= 0).
-        targets: one dict per image, in the same order: "boxes" `Tensor[M, 4]` (xyxy, ground truth),
-            "labels" `Tensor[M]`; optional "iscrowd" and "difficult" `Tensor[M]` (bool or 0/1;
-            ignored GTs) and "area" `Tensor[M]` (COCO's area ranges use it instead of the box area).
-        iou_type: "bbox" (the only one so far; masks, "segm", come later).
+            (finite), "labels" `Tensor[N]` (integer class ids >= 0). With iou_type="segm", "masks"
+            `Tensor[N, H, W]` (bool) instead of "boxes".
+        targets: one dict per image, in the same order: "boxes" `Tensor[M, 4]` (xyxy, ground truth)
+            or, with iou_type="segm", "masks" `Tensor[M, H, W]` (bool, the H x W of the image's
+            preds), "labels" `Tensor[M]`; optional "iscrowd" and "difficult" `Tensor[M]` (bool or
+            0/1; ignored GTs) and "area" `Tensor[M]` (COCO's area ranges use it instead of the
+            region's area).
+        iou_type: "bbox" (boxes, box IoU, box areas) or "segm" (instance masks, mask IoU, areas in
+            pixels; as COCOeval's iouType="segm"). Masks must be binary: threshold probabilities
+            at 0.5 first.
         iou_thresholds: the IoU thresholds, in [0, 1]; default COCO's ten (0.50, ..., 0.95) or
             VOC's (0.5,).
         max_dets: detections kept per image and class, by score (>= 10); COCO's recall is also
@@ -470,10 +516,11 @@ def mean_average_precision(
 
     Raises:
         TypeError / ValueError: naming the image and key (e.g. "preds[3]['scores']") for a missing
-            key, a wrong shape, non-finite boxes or scores, negative labels; or naming the argument.
+            key, a wrong shape, non-finite boxes or scores, float masks, masks of another H x W than
+            the targets', negative labels; or naming the argument.
 
     Reference: Lin et al., "Microsoft COCO: Common Objects in Context", ECCV 2014 (pycocotools'
-    COCOeval); Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV 2010.
+    COCOeval, iouType "bbox" and "segm"); Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV 2010.
     """
     images, kind = _check_inputs(preds, targets, iou_type)
     thresholds = _check_options(style, max_dets, iou_thresholds)
@@ -510,13 +557,14 @@ def precision_recall_curve(
     `precision.flip(0).cummax(0).values.flip(0)`.
 
     Args:
-        preds: one dict per image, as for `mean_average_precision` (xyxy boxes, scores, labels).
+        preds: one dict per image, as for `mean_average_precision` (xyxy boxes or, with
+            iou_type="segm", bool masks; scores, labels).
         targets: one dict per image, as for `mean_average_precision`.
         class_id: the class (a label >= 0 of at least one GT box).
         iou_threshold: the IoU a detection needs to match a GT, in [0, 1].
         style: "coco" (greedy matching, crowd GTs) or "voc" (the devkit's assignment).
         max_dets: detections kept per image, by score (>= 10).
-        iou_type: "bbox".
+        iou_type: "bbox" (boxes) or "segm" (instance masks), as for `mean_average_precision`.
 
     Returns:
         (precision, recall, scores): three float32 `Tensor[K]`, K the number of detections of

@@ -6,4 +6,5 @@ Conventions shared by every op are documented in `cvcourse.ops._validate`.
 from .boxes import box_area, box_convert, clip_boxes_to_image, remove_small_boxes  # noqa: F401
 from .iou import box_iou, complete_box_iou, distance_box_iou, generalized_box_iou  # noqa: F401
 from .losses import complete_box_iou_loss, distance_box_iou_loss, generalized_box_iou_loss  # noqa: F401
+from .masks import mask_iou, masks_to_boxes, paste_masks_in_image  # noqa: F401
 from .nms import batched_nms, nms, soft_nms  # noqa: F401
