@@ -8,6 +8,7 @@ from .inception import inception_module
 from .nms import nms
 from .proposals import recall_at_k, region_similarity
 from .resnet import residual_block
+from .roi import roi_align_bin, roi_bilinear
 from .se import se_block
 from .sizes import conv_output_size, same_padding
 
@@ -19,4 +20,5 @@ __all__ = [
     "wh_iou", "kmeans_iou",
     "nms",
     "region_similarity", "recall_at_k",
+    "roi_bilinear", "roi_align_bin",
 ]
