@@ -569,3 +569,99 @@ def test_clip_grad_norm_limits_the_step():
           optimizer=torch.optim.SGD(model.parameters(), lr=1.0))
     step = torch.cat([(p.detach() - b).flatten() for p, b in zip(model.parameters(), before, strict=True)])
     assert step.norm() <= 1e-3 * (1 + 1e-5)
+
+
+# ----------------------------------------------------------------------------- loss_fn=None: models that return their losses
+class _TwoLosses(nn.Module):
+    """A toy detector-style model: model(x, targets) -> {"loss_a", "loss_b"} in training (targets a
+    list of dicts, as detection data come), logits in eval mode."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Linear(4, 3)
+        self.seen = []
+
+    def forward(self, x, targets=None):
+        out = self.net(x)
+        if not self.training:
+            return out
+        self.seen.append(targets)
+        y = torch.stack([t["label"] for t in targets])
+        return {"loss_a": nn.functional.cross_entropy(out, y), "loss_b": 0.1 * out.pow(2).mean()}
+
+
+def _dict_batches(n=32, batch=8):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+    x[torch.arange(n), y] += 2.0
+    return [(x[i:i + batch], [{"label": y[j]} for j in range(i, i + batch)]) for i in range(0, n, batch)]
+
+
+def _fit_losses(model, **kwargs):
+    kwargs.setdefault("optimizer", torch.optim.SGD(model.parameters(), lr=0.2))
+    return fit(model, DataLoader(_dict_batches(), batch_size=None), epochs=kwargs.pop("epochs", 3), loss_fn=None,
+               progress=False, **kwargs)
+
+
+def test_loss_fn_none_minimises_the_sum_of_the_models_named_losses():
+    model = _TwoLosses()
+    history = _fit_losses(model)
+    assert history.keys() == ["train_loss", "train_loss_a", "train_loss_b", "lr", "seconds"]
+    for a, b, total in zip(history["train_loss_a"], history["train_loss_b"], history["train_loss"], strict=True):
+        assert total == pytest.approx(a + b, rel=1e-6)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert isinstance(model.seen[0], list) and isinstance(model.seen[0][0]["label"], torch.Tensor)  # targets as given
+
+
+def test_loss_fn_none_logs_sample_weighted_means_and_shows_each_loss(capfd):
+    model = _TwoLosses()
+    with torch.no_grad():
+        x = torch.cat([b[0] for b in _dict_batches()])
+        y = torch.stack([t["label"] for b in _dict_batches() for t in b[1]])
+        expected = nn.functional.cross_entropy(model.net(x), y).item()
+    history = fit(model, DataLoader(_dict_batches(), batch_size=None), epochs=1, loss_fn=None, progress="lines",
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.0))
+    assert history["train_loss_a"][0] == pytest.approx(expected, rel=1e-6)
+    assert "train_loss_a=" in capfd.readouterr().err
+
+
+def test_loss_fn_none_resumes(tmp_path):
+    straight = _fit_losses(_TwoLosses(), epochs=3)
+    path = tmp_path / "last.pt"
+    _fit_losses(_TwoLosses(), epochs=2, checkpoint=path)
+    resumed = _fit_losses(_TwoLosses(), epochs=3, resume=path)
+    assert resumed["train_loss_b"] == straight["train_loss_b"]
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(metrics=("accuracy",)), "metrics: with loss_fn=None the model returns its losses"),
+    (dict(val_data=_dict_batches()), "val_data: with loss_fn=None"),
+])
+def test_loss_fn_none_refuses_metrics_and_val_data(change, match):
+    with pytest.raises(ValueError, match=match):
+        _fit_losses(_TwoLosses(), **change)
+
+
+@pytest.mark.parametrize("returned, match", [
+    (lambda out: out.sum(), "must return a non-empty dict of named scalar losses"),
+    (lambda out: {}, "must return a non-empty dict"),
+    (lambda out: {"loss": out.sum()}, "under a name other than 'loss'"),
+    (lambda out: {"loss_a": out}, r"scalar tensor .* 'loss_a': Tensor\(8, 3\)"),
+])
+def test_loss_fn_none_checks_what_the_model_returns(returned, match):
+    class Bad(_TwoLosses):
+        def forward(self, x, targets=None):
+            return returned(self.net(x))
+
+    with pytest.raises(ValueError, match=match):
+        _fit_losses(Bad())
+
+
+def test_loss_fn_none_with_a_nan_loss_names_the_batch():
+    class Nan(_TwoLosses):
+        def forward(self, x, targets=None):
+            return {"loss_a": self.net(x).sum() * float("nan")}
+
+    with pytest.raises(FloatingPointError, match="epoch 1, batch 1"):
+        _fit_losses(Nan())

@@ -77,3 +77,8 @@ __all__ = [
     "se_resnet_cifar",
     "vgg_small",
 ]
+from .mask_rcnn import MaskRCNN, MaskRCNNConfig, ShapesBackbone  # noqa: E402
+from .roi_heads import RoIHeads  # noqa: E402
+from .rpn import RegionProposalNetwork  # noqa: E402
+
+__all__ += ["MaskRCNN", "MaskRCNNConfig", "RegionProposalNetwork", "RoIHeads", "ShapesBackbone"]

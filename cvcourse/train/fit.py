@@ -3,6 +3,8 @@
 One epoch: for each batch (inputs, targets) of the training data, outputs = model(inputs),
 loss = loss_fn(outputs, targets), backward, optimizer step; then the validation data in eval mode
 under `torch.no_grad()`, the scheduler step, the History entry, the checkpoint and the callbacks.
+Detection models compute their own losses (torchvision's convention): with `loss_fn=None`,
+losses = model(inputs, targets) is a dict of named scalar losses, and their sum is minimised.
 
 Determinism: `seed` seeds torch, numpy, Python's `random` and the DataLoader's shuffling generator,
 so two CPU runs with one seed give identical losses. `torch.use_deterministic_algorithms` is not
@@ -62,6 +64,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)  # also seeds every CUDA device
 
 
+#: `fit`'s default metrics; with `loss_fn=None` (the model returns its losses) they are left out.
+_DEFAULT_METRICS = ("accuracy",)
+
+
 # ----------------------------------------------------------------------------- metrics
 def _accuracy(outputs: Tensor, targets: Tensor) -> float:
     """Top-1 accuracy: logits Tensor[N, C, ...] against class indices Tensor[N, ...] (or one-hot /
@@ -106,6 +112,19 @@ def _metric_fns(metrics: Any) -> dict[str, Callable]:
     if "loss" in fns:
         raise ValueError("metrics: 'loss' is always recorded; give the metric another name")
     return fns
+
+
+def _loss_dict(losses: Any) -> tuple[Tensor, dict[str, Tensor]]:
+    """The total and the parts of what model(inputs, targets) returned under `loss_fn=None`."""
+    if not isinstance(losses, Mapping) or not losses:
+        raise ValueError(f"loss_fn=None: model(inputs, targets) must return a non-empty dict of named scalar "
+                         f"losses (e.g. {{'loss_box': ..., 'loss_mask': ...}}), got {type(losses).__name__}")
+    for name, value in losses.items():
+        if not isinstance(name, str) or name == "loss" or not isinstance(value, Tensor) or value.ndim != 0:
+            raise ValueError(f"loss_fn=None: each entry of the model's loss dict must be a scalar tensor under a "
+                             f"name other than 'loss', got {name!r}: {type(value).__name__}"
+                             f"{tuple(value.shape) if isinstance(value, Tensor) else ''}")
+    return sum(losses.values()), dict(losses)
 
 
 def _first(outputs: Any) -> Any:
@@ -246,19 +265,28 @@ def _train_epoch(net: nn.Module, loader: DataLoader, epoch: int, loss_fn: Callab
     except TypeError:
         total = None
     progress.start(epoch, total)
-    sums = torch.zeros(2 + len(metrics), dtype=torch.float64)  # [loss * n, n, metric * n, ...] over all processes
+    sums, names = None, list(metrics)  # sums: [loss * n, n, metric * n, ..., named loss * n, ...] over all processes
     for i, batch in enumerate(loader, start=1):
         inputs, targets = _pair(batch, "train_data")
         inputs, targets = _to(inputs, device), _to(targets, device)
-        outputs = net(inputs)
-        loss = loss_fn(outputs, targets)
-        if not isinstance(loss, Tensor) or loss.ndim != 0:
-            raise ValueError(f"loss_fn: expected a scalar tensor (e.g. a mean over the batch), got "
-                             f"{type(loss).__name__}{tuple(loss.shape) if isinstance(loss, Tensor) else ''}")
         n = _count(inputs)
-        with torch.no_grad():
-            main = _first(outputs)
-            row = [loss.item() * n, n] + [float(fn(main, targets)) * n for fn in metrics.values()]
+        if loss_fn is None:  # the model computes its losses: a dict of named scalar losses
+            loss, parts = _loss_dict(net(inputs, targets))
+            row = [loss.item() * n, n] + [v.item() * n for v in parts.values()]
+        else:
+            outputs = net(inputs)
+            loss, parts = loss_fn(outputs, targets), {}
+            if not isinstance(loss, Tensor) or loss.ndim != 0:
+                raise ValueError(f"loss_fn: expected a scalar tensor (e.g. a mean over the batch), got "
+                                 f"{type(loss).__name__}{tuple(loss.shape) if isinstance(loss, Tensor) else ''}")
+            with torch.no_grad():
+                main = _first(outputs)
+                row = [loss.item() * n, n] + [float(fn(main, targets)) * n for fn in metrics.values()]
+        if sums is None:
+            sums, names = torch.zeros(len(row), dtype=torch.float64), names + list(parts)
+        if len(row) != len(sums):
+            raise ValueError(f"loss_fn=None: the model returned the losses {sorted(parts)} at batch {i}, other "
+                             f"names than at the first batch ({names})")
         step = all_reduce_sum(torch.tensor(row, dtype=torch.float64), ctx)  # every process sees every loss
         if not math.isfinite(step[0]):
             where = f"batch {i}" + (f" of {total}" if total else "")
@@ -274,10 +302,10 @@ def _train_epoch(net: nn.Module, loader: DataLoader, epoch: int, loss_fn: Callab
         if per_batch:
             scheduler.step()
         sums += step
-        progress.step(_logs("train", sums, metrics))
-    if sums[1] == 0:
+        progress.step(_logs("train", sums, names))
+    if sums is None or sums[1] == 0:
         raise ValueError("train_data: the DataLoader yielded no batch")
-    return _logs("train", sums, metrics)
+    return _logs("train", sums, names)
 
 
 @torch.no_grad()
@@ -297,13 +325,14 @@ def _evaluate(model: nn.Module, loader: DataLoader, epoch: int, loss_fn: Callabl
     if not math.isfinite(sums[0]):
         raise FloatingPointError(f"loss_fn: the validation loss is {sums[0].item()} at epoch {epoch}: the model's "
                                  "outputs or the validation data hold NaN/inf")
-    return _logs("val", sums, metrics)
+    return _logs("val", sums, list(metrics))
 
 
-def _logs(prefix: str, sums: Tensor, metrics: dict[str, Callable]) -> dict[str, float]:
+def _logs(prefix: str, sums: Tensor, names: Sequence[str]) -> dict[str, float]:
+    """{prefix_loss, prefix_<name>, ...}: the sample-weighted means of the loss and the named values."""
     n = max(sums[1].item(), 1.0)
     logs = {f"{prefix}_loss": sums[0].item() / n}
-    logs.update({f"{prefix}_{name}": sums[2 + k].item() / n for k, name in enumerate(metrics)})
+    logs.update({f"{prefix}_{name}": sums[2 + k].item() / n for k, name in enumerate(names)})
     return logs
 
 
@@ -320,9 +349,10 @@ def _check_fit_args(model: Any, epochs: Any, optimizer: Any, loss_fn: Any, sched
     if not any(id(p) in owned for group in optimizer.param_groups for p in group["params"]):
         raise ValueError("optimizer: none of its parameters belongs to the model; build it from "
                          "model.parameters() of this model")
-    if not callable(loss_fn):
+    if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a callable(outputs, targets) -> scalar tensor (e.g. "
-                        f"nn.CrossEntropyLoss()), got {type(loss_fn).__name__}")
+                        f"nn.CrossEntropyLoss()), or None for a model that returns its losses, "
+                        f"got {type(loss_fn).__name__}")
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f"scheduler_step: expected 'epoch' or 'batch', got {scheduler_step!r}")
     if scheduler is not None:
@@ -342,8 +372,8 @@ def _check_fit_args(model: Any, epochs: Any, optimizer: Any, loss_fn: Any, sched
 
 
 def fit(model: nn.Module, train_data: Dataset | DataLoader, val_data: Dataset | DataLoader | None = None, *,
-        epochs: int, optimizer: torch.optim.Optimizer, loss_fn: Callable[[Any, Any], Tensor],
-        metrics: Sequence[str] | Mapping[str, Callable[[Any, Any], float]] | None = ("accuracy",),
+        epochs: int, optimizer: torch.optim.Optimizer, loss_fn: Callable[[Any, Any], Tensor] | None,
+        metrics: Sequence[str] | Mapping[str, Callable[[Any, Any], float]] | None = _DEFAULT_METRICS,
         scheduler: LRScheduler | ReduceLROnPlateau | None = None, batch_size: int = 64,
         device: str | torch.device | None = None, seed: int = 0, callbacks: Sequence[Callback] = (),
         checkpoint: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
@@ -363,6 +393,13 @@ def fit(model: nn.Module, train_data: Dataset | DataLoader, val_data: Dataset | 
             if isinstance(out, tuple):  # train mode
                 return F.cross_entropy(out[0], y) + 0.3 * sum(F.cross_entropy(a, y) for a in out[1:])
             return F.cross_entropy(out, y)
+
+    Detection models (torchvision's convention, `cvcourse.models.MaskRCNN`): pass `loss_fn=None`;
+    each batch then calls model(inputs, targets), which returns a dict of named scalar losses
+    ({"loss_objectness": ..., "loss_mask": ...}); their sum is minimised and logged as
+    "train_loss", each one as "train_<name>" (shown on the progress bar too). Targets may be a
+    list of dicts of tensors (moved to the device). Such a model returns predictions in eval
+    mode, so there is no validation loss: evaluate it after training (`val_data` must be None).
 
     Data-parallel on several processes: put the training in a script and start it with torchrun;
     the call to `fit` does not change. Every process must build the same dataset (seed it):
@@ -395,9 +432,12 @@ def fit(model: nn.Module, train_data: Dataset | DataLoader, val_data: Dataset | 
         epochs: the epoch to train up to (>= 1); after `resume`, training continues from the saved
             epoch to this one (nothing to do if the checkpoint is already there).
         optimizer: a torch.optim.Optimizer over the model's parameters.
-        loss_fn: callable(outputs, targets) -> scalar Tensor, e.g. nn.CrossEntropyLoss().
+        loss_fn: callable(outputs, targets) -> scalar Tensor, e.g. nn.CrossEntropyLoss(); or None:
+            the model computes its losses, model(inputs, targets) -> dict of named scalar tensors.
         metrics: names ("accuracy": top-1 of logits Tensor[N, C] against class indices Tensor[N]),
             or a dict name -> callable(outputs, targets) -> float (a mean over the batch), or None.
+            With loss_fn=None there are no outputs to score: the default is dropped, and any
+            other value is an error.
         scheduler: a torch.optim.lr_scheduler scheduler over `optimizer`, or None. ReduceLROnPlateau
             is stepped with the epoch's validation loss (the training loss without val_data).
         batch_size: samples per batch (per process under DDP) when fit builds the DataLoaders.
@@ -432,6 +472,14 @@ def fit(model: nn.Module, train_data: Dataset | DataLoader, val_data: Dataset | 
     Distributed", VLDB 2020.
     """
     epochs = _check_fit_args(model, epochs, optimizer, loss_fn, scheduler, scheduler_step, progress, clip_grad_norm)
+    if loss_fn is None:
+        if metrics is not None and metrics is not _DEFAULT_METRICS:
+            raise ValueError("metrics: with loss_fn=None the model returns its losses, not outputs to score; "
+                             "pass metrics=None")
+        if val_data is not None:
+            raise ValueError("val_data: with loss_fn=None the model returns predictions in eval mode, not losses; "
+                             "pass val_data=None and evaluate the trained model (e.g. with cvcourse.metrics)")
+        metrics = None
     metric_fns = _metric_fns(metrics)
     batch_size = check_int("batch_size", batch_size, 1)
     seed = check_int("seed", seed, 0)
@@ -466,7 +514,10 @@ def fit(model: nn.Module, train_data: Dataset | DataLoader, val_data: Dataset | 
         names = ["loss", *metric_fns]
         logged = {f"train_{n}" for n in names} | {"lr", "seconds"}
         logged |= {f"val_{n}" for n in names} if val_loader is not None else set()
-        if len(history) and set(history.keys()) != logged:
+        saved_keys = set(history.keys())
+        if loss_fn is None:  # the model's named losses are logged too, as "train_<name>"
+            saved_keys = {k for k in saved_keys if k == "train_loss" or not k.startswith("train_")}
+        if len(history) and saved_keys != logged:
             raise ValueError(f"resume: the checkpoint's history has {sorted(history.keys())}, but this run logs "
                              f"{sorted(logged)}; pass the same metrics and val_data as before")
     net = wrap_model(model, ctx) if ctx is not None else model
