@@ -70,7 +70,7 @@ def test_chapter_has_objectives_recap_and_next(path):
 LAYERS = {
     "kernels": 0, "_validate": 0,
     "sizes": 1, "ops": 1, "filters": 1, "plot": 1, "sizes_plot": 1, "roi_plot": 1,
-    "anchors": 2, "metrics": 2, "data": 2, "proposals": 2,
+    "anchors": 2, "metrics": 2, "data": 2, "proposals": 2, "detection_plot": 2,
     "models": 3, "yolo": 3, "train": 3,
     "checks": 4,
     "student": 5, "grade": 5, "doctor": 5, "__main__": 5, "__init__": 5,

@@ -5,6 +5,7 @@ from .anchors import kmeans_iou, wh_iou
 from .boxes import box_iou, generalized_box_iou
 from .filters import conv1x1, conv2d
 from .inception import inception_module
+from .mask_rcnn import mask_loss, mask_target
 from .nms import nms
 from .proposals import recall_at_k, region_similarity
 from .resnet import residual_block
@@ -21,4 +22,5 @@ __all__ = [
     "nms",
     "region_similarity", "recall_at_k",
     "roi_bilinear", "roi_align_bin",
+    "mask_target", "mask_loss",
 ]
