@@ -165,7 +165,7 @@ def _rois(boxes: object, input: Tensor, dtype: torch.dtype) -> Tensor:
     if rois.device != input.device:
         raise ValueError(f"boxes: on {rois.device}, but input is on {input.device}; expected the same device")
     rois = rois.detach()
-    if rois.numel() and not torch.isfinite(rois.double().sum()):
+    if rois.numel() and not bool(torch.isfinite(rois).all()):
         i = int((~torch.isfinite(rois).all(dim=1)).nonzero()[0, 0])
         raise ValueError(f"boxes: coordinates must be finite; RoI {i} is {rois[i].tolist()}")
     idx = rois[:, 0]
@@ -201,12 +201,14 @@ def _chunks(cost: Tensor, key: Tensor, budget: int) -> tuple[Tensor, list[Tensor
     RoIs are sorted by `key` (similar RoIs next to each other, so that padding each to the largest
     of its chunk wastes little), and cut where the running total of `cost` (elements of a RoI's
     intermediates) crosses a multiple of `budget`."""
+    device = cost.device                                        # the bookkeeping runs on the CPU (float64:
+    cost, key = cost.cpu(), key.cpu()                           # MPS has none), the chunks go back to `device`
     order = torch.argsort(key, stable=True)
     total = torch.cumsum(cost.index_select(0, order).double(), 0)
     n = max(1, math.ceil(float(total[-1]) / budget))
-    cuts = torch.searchsorted(total, torch.arange(1, n, dtype=torch.float64, device=cost.device) * budget)
+    cuts = torch.searchsorted(total, torch.arange(1, n, dtype=torch.float64) * budget)
     bounds = sorted({0, len(cost), *[min(int(c) + 1, len(cost)) for c in cuts.tolist()]})
-    return order, [torch.arange(a, b, device=cost.device) for a, b in itertools.pairwise(bounds)]
+    return order.to(device), [torch.arange(a, b, device=device) for a, b in itertools.pairwise(bounds)]
 
 
 def _unsort(parts: list[Tensor], order: Tensor) -> Tensor:
