@@ -51,6 +51,18 @@ def test_eval_outputs_per_image_boxes_labels_scores_and_pasted_masks():
         assert all(torch.equal(d[k], e[k]) for k in d)
 
 
+def test_features_are_the_backbone_of_the_normalised_images():
+    model = tiny().eval()
+    images, _ = batch(2)
+    with torch.no_grad():
+        features = model.features(images)
+        by_hand = model.backbone((images - 0.5) / 0.25)         # mean 0.5, std 0.25 per channel
+    assert features.shape == (2, 16, 8, 8)
+    torch.testing.assert_close(features, by_hand)
+    with pytest.raises(ValueError, match="images"):
+        model.features(torch.zeros(3, 32, 32))
+
+
 def test_train_mode_returns_five_finite_named_losses():
     model = tiny().train()
     images, targets = batch(2)

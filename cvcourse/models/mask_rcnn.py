@@ -163,14 +163,30 @@ class MaskRCNN(nn.Module):
                                   score_thresh=box_score_thresh, nms_thresh=box_nms_thresh,
                                   detections_per_img=detections_per_img)
 
+    def features(self, images: Tensor | Sequence[Tensor]) -> Tensor:
+        """The shared feature map the RPN and the RoI heads read: images normalised, then the backbone.
+
+        Args:
+            images: Tensor[B, 3, H, W] float in [0, 1], or a list of B Tensor[3, H, W] of one size.
+
+        Returns:
+            Tensor[B, C, H / 4, W / 4] (C = `fpn_channels`), channels-last memory order.
+
+        Reference: Lin et al., "Feature Pyramid Networks", CVPR 2017.
+        """
+        return self._features(_check_images(images))
+
+    def _features(self, images: Tensor) -> Tensor:
+        x = ((images - self.image_mean) / self.image_std).contiguous(memory_format=torch.channels_last)
+        return self.backbone(x)
+
     def forward(self, images: Tensor | Sequence[Tensor],
                 targets: Sequence[dict[str, Tensor]] | None = None) -> dict[str, Tensor] | list[dict[str, Tensor]]:
         images = _check_images(images)
         image_size = (images.shape[-2], images.shape[-1])
         if self.training:
             targets = _check_targets(targets, images, self.num_classes)
-        x = ((images - self.image_mean) / self.image_std).contiguous(memory_format=torch.channels_last)
-        features = self.backbone(x)                               # (B, C, H/4, W/4), channels-last
+        features = self._features(images)                         # (B, C, H/4, W/4), channels-last
         proposals, rpn_losses = self.rpn(features, image_size, targets if self.training else None)
         detections, head_losses = self.roi_heads(features, proposals, image_size, targets if self.training else None)
         return {**rpn_losses, **head_losses} if self.training else detections
