@@ -4,7 +4,8 @@
   here: `data.sample_image`, `data.to_tensor`, `data.SAMPLE_IMAGES`).
 - `cvcourse.data.shapes`: a seeded synthetic detection / instance-segmentation data set (squares,
   circles, triangles, ...) with boxes, labels and masks.
-- `cvcourse.data.voc`: a PASCAL VOC XML reader and the VOC -> YOLO label conversion.
+- `cvcourse.data.voc`: a PASCAL VOC XML reader/writer, VOC <-> YOLO label conversion, `write_shapes_voc`
+  and the `VOCDetection` Dataset.
 - `cvcourse.data.classification`: the synthetic shapes as a 12-class image classification set with
   clutter and distractors (`make_classification_set`, `ShapesClassification`, `SHAPE_CLASSES`), and
   `LabelledImages`, the in-memory Dataset the classification sets share.
@@ -19,7 +20,9 @@ from .cifar import CIFAR10, load_cifar10
 from .classification import SHAPE_CLASSES, ShapesClassification, make_classification_set
 from .fashion_mnist import FashionMNIST, load_fashion_mnist
 from .images import SAMPLE_IMAGES, sample_image, to_tensor
+from .voc import VOC_CLASSES, VOCDetection, read_yolo_labels, write_shapes_voc, write_voc_xml, yolo_to_voc
 
 __all__ = ["CIFAR10", "SAMPLE_IMAGES", "SHAPE_CLASSES", "FashionMNIST", "RandomAugment", "ShapesClassification",
            "augment", "cifar", "classification", "fashion_mnist", "images", "load_cifar10", "load_fashion_mnist",
-           "make_classification_set", "sample_image", "shapes", "to_tensor", "voc"]
+           "make_classification_set", "sample_image", "shapes", "to_tensor", "voc", "VOC_CLASSES", "VOCDetection",
+           "read_yolo_labels", "write_shapes_voc", "write_voc_xml", "yolo_to_voc"]

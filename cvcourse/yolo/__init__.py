@@ -8,7 +8,9 @@
 - `draw`: `draw_detections` with OpenCV.
 """
 
+from . import draw
 from .decode import decode_boxes, postprocess
+from .draw import PALETTE, draw_detections
 from .loss import yolo_loss
 from .model import TinyYOLO
 from .targets import (
@@ -24,7 +26,7 @@ from .targets import (
 from .train import YoloConfig, evaluate_yolo, shapes_config, shapes_data, tiny_yolo, train_yolo, yolo_anchors
 from .v1 import decode_v1, encode_v1_targets, yolo_v1_loss
 
-__all__ = ["YOLOV3_ANCHORS", "YOLOV3_STRIDES", "TinyYOLO", "YoloAssignment", "YoloConfig", "YoloPriors",
+__all__ = ["PALETTE", "draw", "draw_detections", "YOLOV3_ANCHORS", "YOLOV3_STRIDES", "TinyYOLO", "YoloAssignment", "YoloConfig", "YoloPriors",
            "assign_targets", "decode_boxes", "decode_v1", "encode_v1_targets", "evaluate_yolo", "flatten_head",
            "make_priors", "num_predictions", "postprocess", "shapes_config", "shapes_data", "tiny_yolo", "train_yolo",
            "yolo_anchors", "yolo_loss", "yolo_v1_loss"]

@@ -6,6 +6,8 @@ Each flat prediction (see `cvcourse.yolo.targets` for the order) is K = 5 + C nu
     b_x = (sigmoid(t_x) + c_x) s        b_w = p_w exp(t_w)        objectness = sigmoid(t_o)
     b_y = (sigmoid(t_y) + c_y) s        b_h = p_h exp(t_h)        P(class c | object) = sigmoid(t_c)
 
+(with priors of `xy_scale` k, YOLOv4's b_x = (k sigmoid(t_x) - (k - 1) / 2 + c_x) s).
+
 YOLOv3 scores classes with independent sigmoids (multi-label, trained with binary cross-entropy)
 instead of a softmax. The confidence of a (box, class) pair is objectness x P(class | object);
 post-processing keeps the pairs above `score_threshold`, runs NMS per class (`batched_nms`, which
@@ -65,7 +67,8 @@ def decode_boxes(pred: Tensor, priors: YoloPriors) -> Tensor:
     if pred.dim() < 2 or pred.shape[-2] != len(priors.stride) or pred.shape[-1] < 4:
         raise ValueError(f"pred: expected Tensor[..., P={len(priors.stride)}, >= 4], got shape {tuple(pred.shape)}")
     cell, wh, s = (v.to(pred.device, pred.dtype) for v in (priors.cell_xy, priors.anchor_wh, priors.stride[:, None]))
-    centre = (torch.sigmoid(pred[..., :2]) + cell) * s           # (N, P, 2)
+    k = priors.xy_scale
+    centre = (k * torch.sigmoid(pred[..., :2]) - (k - 1) / 2 + cell) * s   # (N, P, 2)
     size = wh * torch.exp(pred[..., 2:4].clamp(max=_MAX_LOG_SCALE))
     return torch.cat([centre - size / 2, centre + size / 2], -1)
 

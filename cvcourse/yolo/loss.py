@@ -64,7 +64,7 @@ def _ignored(boxes: Tensor, targets: Sequence[dict[str, Tensor]], threshold: flo
 def yolo_loss(pred: Tensor, targets: Sequence[dict[str, Tensor]], priors: YoloPriors, *, box_loss: str = "ciou",
               obj_target: str = "one", ignore_threshold: float = 0.5, lambda_box: float = 1.0,
               lambda_obj: float = 1.0, lambda_noobj: float = 1.0, lambda_cls: float = 1.0,
-              multi_anchor_threshold: float | None = None,
+              multi_anchor_threshold: float | None = None, neighbours: bool = False,
               assignment: YoloAssignment | None = None) -> dict[str, Tensor]:
     """YOLOv3's loss of a batch of raw outputs (see the module docstring for each term).
 
@@ -77,7 +77,8 @@ def yolo_loss(pred: Tensor, targets: Sequence[dict[str, Tensor]], priors: YoloPr
         ignore_threshold: non-responsible predictions overlapping a ground truth above this IoU get
             no objectness loss (YOLOv3: 0.5); 1.0 ignores none.
         lambda_box, lambda_obj, lambda_noobj, lambda_cls: the terms' weights (>= 0).
-        multi_anchor_threshold: passed to `assign_targets` (None: one anchor per ground truth).
+        multi_anchor_threshold, neighbours: passed to `assign_targets` (defaults: one prediction per
+            ground truth, YOLOv3).
         assignment: a precomputed `assign_targets(targets, priors, ...)` (else computed here).
 
     Returns:
@@ -97,7 +98,7 @@ def yolo_loss(pred: Tensor, targets: Sequence[dict[str, Tensor]], priors: YoloPr
     n, _, k = pred.shape
     if len(targets) != n:
         raise ValueError(f"targets: expected {n} dicts (one per image of pred), got {len(targets)}")
-    a = assign_targets(targets, priors, k - 5, multi_anchor_threshold) if assignment is None else assignment
+    a = assign_targets(targets, priors, k - 5, multi_anchor_threshold, neighbours) if assignment is None else assignment
     zero = pred.sum() * 0.0
     if n == 0:
         return {"loss_box": zero, "loss_obj": zero, "loss_noobj": zero, "loss_cls": zero}
@@ -116,7 +117,8 @@ def yolo_loss(pred: Tensor, targets: Sequence[dict[str, Tensor]], priors: YoloPr
         stride = priors.stride.to(dev, pred.dtype)[p_i, None]
         frac = (gt[:, :2] + gt[:, 2:]) / 2 / stride - priors.cell_xy.to(dev, pred.dtype)[p_i]
         log_wh = torch.log(gt_wh / priors.anchor_wh.to(dev, pred.dtype)[p_i])
-        err = (torch.sigmoid(pos[:, :2]) - frac).pow(2).sum(1) + (pos[:, 2:4] - log_wh).pow(2).sum(1)
+        xy_scale = priors.xy_scale
+        err = (xy_scale * torch.sigmoid(pos[:, :2]) - (xy_scale - 1) / 2 - frac).pow(2).sum(1) + (pos[:, 2:4] - log_wh).pow(2).sum(1)
         box = (err * scale).sum()
     if obj_target == "iou":
         with torch.no_grad():

@@ -48,6 +48,7 @@ class TinyYOLO(nn.Module):
         width: w, the stem's channels (the widest map has 8 w).
         spp: put the SPP block on the last stage.
         activation: "leaky" (LeakyReLU(0.1)), "relu" or "mish".
+        xy_scale: the priors' centre scale (1: YOLOv3, 2: YOLOv4; see `make_priors`).
         loss: keywords for `yolo_loss` (box_loss, obj_target, ignore_threshold, lambda_*, ...).
         detect: keywords for `postprocess` in eval mode (score_threshold, iou_threshold, max_detections).
 
@@ -61,7 +62,7 @@ class TinyYOLO(nn.Module):
 
     def __init__(self, num_classes: int, anchors: Sequence[Sequence[Sequence[float]]] | Tensor,
                  image_size: int | tuple[int, int] = 128, width: int = 16, spp: bool = True,
-                 activation: str = "leaky", loss: dict[str, Any] | None = None,
+                 activation: str = "leaky", xy_scale: float = 1.0, loss: dict[str, Any] | None = None,
                  detect: dict[str, Any] | None = None) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -69,7 +70,7 @@ class TinyYOLO(nn.Module):
         if isinstance(width, bool) or not isinstance(width, int) or width < 1:
             raise ValueError(f"width: expected an int >= 1, got {width!r}")
         self.num_classes = num_classes
-        self.priors = make_priors(image_size, self.strides, anchors)
+        self.priors = make_priors(image_size, self.strides, anchors, xy_scale)
         self.num_anchors = self.priors.anchors.shape[1]
         self.loss_kwargs = dict(loss or {})
         self.detect_kwargs = dict(detect or {})

@@ -48,7 +48,8 @@ class YoloPriors(NamedTuple):
     cell_xy Tensor[P, 2] (c_x, c_y) float; anchor_wh Tensor[P, 2] (p_w, p_h) in pixels; stride
     Tensor[P] in pixels; level Tensor[P] int64, the scale index; anchor Tensor[P] int64, the anchor's
     index in the flat list of all anchors (level * A + a); grid_sizes, (H_l, W_l) per scale;
-    image_size, (H, W) in pixels.
+    image_size, (H, W) in pixels; xy_scale, the centre's scale in decoding (1: YOLOv3's
+    sigmoid(t) + c; 2: YOLOv4's 2 sigmoid(t) - 0.5 + c, see `cvcourse.yolo.decode`).
     """
 
     cell_xy: Tensor
@@ -58,6 +59,7 @@ class YoloPriors(NamedTuple):
     anchor: Tensor
     grid_sizes: tuple[tuple[int, int], ...]
     image_size: tuple[int, int]
+    xy_scale: float = 1.0
 
     @property
     def anchors(self) -> Tensor:
@@ -142,13 +144,17 @@ def _grids(size: tuple[int, int], strides: tuple[int, ...]) -> list[tuple[int, i
 
 
 def make_priors(image_size: int | tuple[int, int], strides: Sequence[int] = YOLOV3_STRIDES,
-                anchors: Sequence[Sequence[Sequence[float]]] | Tensor = YOLOV3_ANCHORS) -> YoloPriors:
+                anchors: Sequence[Sequence[Sequence[float]]] | Tensor = YOLOV3_ANCHORS,
+                xy_scale: float = 1.0) -> YoloPriors:
     """The cell, anchor and stride of each of a YOLO detector's flat predictions.
 
     Args:
         image_size: H = W, or (H, W), in pixels; divisible by every stride.
         strides: L strides, finest first (YOLOv3: 8, 16, 32).
         anchors: Tensor[L, A, 2] or nested sequences: A anchors (w, h) in pixels per stride.
+        xy_scale: >= 1; the decoded centre is (xy_scale sigmoid(t) - (xy_scale - 1) / 2 + c) s, so
+            1 keeps it inside its cell (YOLOv3) and 2 lets it reach half a cell beyond (YOLOv4's
+            "eliminate grid sensitivity": a centre on a cell's border no longer needs t = +-inf).
 
     Returns:
         YoloPriors with P = sum_l H_l W_l A predictions, in the order scale, row, column, anchor.
@@ -158,6 +164,8 @@ def make_priors(image_size: int | tuple[int, int], strides: Sequence[int] = YOLO
     size = _image_size(image_size)
     strides = _strides(strides)
     wh = _anchors(anchors, len(strides))
+    if isinstance(xy_scale, bool) or not isinstance(xy_scale, (int, float)) or not 1 <= xy_scale < float("inf"):
+        raise ValueError(f"xy_scale: expected a finite number >= 1, got {xy_scale!r}")
     n_a = wh.shape[1]
     cells, anchor_wh, stride, level, anchor = [], [], [], [], []
     grids = _grids(size, strides)
@@ -170,7 +178,7 @@ def make_priors(image_size: int | tuple[int, int], strides: Sequence[int] = YOLO
         level.append(torch.full((gh * gw * n_a,), li, dtype=torch.int64))
         anchor.append((li * n_a + torch.arange(n_a)).repeat(gh * gw))
     return YoloPriors(torch.cat(cells), torch.cat(anchor_wh), torch.cat(stride), torch.cat(level),
-                      torch.cat(anchor), tuple(grids), size)
+                      torch.cat(anchor), tuple(grids), size, float(xy_scale))
 
 
 def flatten_head(outputs: Sequence[Tensor], anchors_per_scale: int) -> Tensor:
@@ -218,7 +226,7 @@ def _check_target(target: object, i: int, num_classes: int | None) -> tuple[Tens
 
 
 def assign_targets(targets: Sequence[dict[str, Tensor]], priors: YoloPriors, num_classes: int | None = None,
-                   multi_anchor_threshold: float | None = None) -> YoloAssignment:
+                   multi_anchor_threshold: float | None = None, neighbours: bool = False) -> YoloAssignment:
     """Give each ground truth of a batch its responsible prediction(s) (see the module docstring).
 
     Args:
@@ -228,6 +236,9 @@ def assign_targets(targets: Sequence[dict[str, Tensor]], priors: YoloPriors, num
         num_classes: if given, labels must be below it.
         multi_anchor_threshold: None (YOLOv3: the best anchor only), or a shape IoU in (0, 1): other
             anchors above it also predict the ground truth (YOLOv4).
+        neighbours: also give each (ground truth, anchor) the two neighbouring cells nearest to the
+            centre, one left or right and one above or below (YOLOv5); needs priors with xy_scale >= 2,
+            whose centres reach half a cell beyond their own.
 
     Returns:
         YoloAssignment; T = 0 when the batch has no ground truth.
@@ -242,6 +253,9 @@ def assign_targets(targets: Sequence[dict[str, Tensor]], priors: YoloPriors, num
     if multi_anchor_threshold is not None and not (isinstance(multi_anchor_threshold, float)
                                                    and 0 < multi_anchor_threshold < 1):
         raise ValueError(f"multi_anchor_threshold: expected None or a float in (0, 1), got {multi_anchor_threshold!r}")
+    if neighbours and priors.xy_scale < 2:
+        raise ValueError(f"neighbours: a neighbouring cell can predict a centre only with priors of xy_scale >= 2 "
+                         f"(make_priors(..., xy_scale=2)), got xy_scale={priors.xy_scale}")
     anchors = priors.anchors                                      # (L, A, 2)
     n_l, n_a = anchors.shape[:2]
     offsets = [0]
@@ -270,11 +284,19 @@ def assign_targets(targets: Sequence[dict[str, Tensor]], priors: YoloPriors, num
             chosen |= shape_iou > multi_anchor_threshold
         g_idx, k = chosen.nonzero(as_tuple=True)                  # candidate (ground truth, anchor) pairs
         lvl, a = k // n_a, k % n_a
-        cell = (centre[g_idx] / strides[lvl, None]).floor().long()                   # (K, 2) as (x, y)
-        cx = torch.minimum(cell[:, 0], grid_w[lvl] - 1)
-        cy = torch.minimum(cell[:, 1], grid_h[lvl] - 1)
+        xy = centre[g_idx] / strides[lvl, None]                  # (K, 2) in cells
+        cx = torch.minimum(xy[:, 0].floor().long(), grid_w[lvl] - 1)
+        cy = torch.minimum(xy[:, 1].floor().long(), grid_h[lvl] - 1)
+        if neighbours:                                            # the nearer horizontal and vertical neighbour
+            dx = torch.where(xy[:, 0] - cx < 0.5, -1, 1)
+            dy = torch.where(xy[:, 1] - cy < 0.5, -1, 1)
+            g_idx, k, lvl, a = (torch.cat([v, v, v]) for v in (g_idx, k, lvl, a))
+            cx = torch.cat([cx, cx + dx, cx])
+            cy = torch.cat([cy, cy, cy + dy])
+            inside = (cx >= 0) & (cx < grid_w[lvl]) & (cy >= 0) & (cy < grid_h[lvl])
+            g_idx, k, lvl, a, cx, cy = (v[inside] for v in (g_idx, k, lvl, a, cx, cy))
         pred = torch.tensor(offsets[:-1])[lvl] + (cy * grid_w[lvl] + cx) * n_a + a  # (K,)
-        # one ground truth per prediction: the best shape IoU wins, the earlier one on ties
+        # one ground truth per prediction: the best shape IoU wins, the earlier one on ties (then the centre cell)
         order = torch.sort(shape_iou[g_idx, k], descending=True, stable=True).indices
         keep = torch.zeros(len(order), dtype=torch.bool)
         seen: set[int] = set()

@@ -50,6 +50,7 @@ class YoloConfig:
     eval_seed: int = 1
     width: int = 16
     anchors_per_scale: int = 3
+    xy_scale: float = 1.0
     loss: tuple[tuple[str, Any], ...] = ()
     detect: tuple[tuple[str, Any], ...] = (("score_threshold", 0.01), ("iou_threshold", 0.5))
     epochs: int = 3
@@ -136,7 +137,8 @@ def tiny_yolo(config: YoloConfig, anchors: Tensor, num_classes: int = 3) -> Tiny
     Reference: Redmon & Farhadi, "YOLOv3", 2018.
     """
     torch.manual_seed(config.seed)
-    return TinyYOLO(num_classes, anchors, config.image_size, config.width, loss=dict(config.loss),
+    return TinyYOLO(num_classes, anchors, config.image_size, config.width, xy_scale=config.xy_scale,
+                    loss=dict(config.loss),
                     detect=dict(config.detect))
 
 
