@@ -74,7 +74,7 @@ def test_make_priors_rejects(bad, match):
 
 
 # ----------------------------------------------------------------------------- assignment
-def _assign_loop(targets, priors, threshold=None):
+def _assign_loop(targets, priors, threshold=None, neighbours=False):
     """Slow reference: every (ground truth, anchor) pair by hand, then the collision rule."""
     anchors = priors.anchors
     n_l, n_a = anchors.shape[:2]
@@ -93,14 +93,19 @@ def _assign_loop(targets, priors, threshold=None):
             ks = [k for k in range(len(ious)) if k == best or (threshold is not None and ious[k] > threshold)]
             for k in ks:
                 lvl, a = divmod(k, n_a)
-                s = [16, 32, 64][lvl] if len(priors.grid_sizes) == 3 else None
                 s = float(priors.stride[priors.level == lvl][0])
                 gh, gw = priors.grid_sizes[lvl]
                 x, y = min(int(cx // s), gw - 1), min(int(cy // s), gh - 1)
-                p = sum(hh * ww * n_a for hh, ww in priors.grid_sizes[:lvl]) + (y * gw + x) * n_a + a
-                old = claims.get(p)
-                if old is None or ious[k] > old[0]:
-                    claims[p] = (ious[k], g, label, box)
+                cells = [(x, y)]
+                if neighbours:
+                    cells += [(x - 1 if cx / s - x < 0.5 else x + 1, y), (x, y - 1 if cy / s - y < 0.5 else y + 1)]
+                for x, y in cells:
+                    if not (0 <= x < gw and 0 <= y < gh):
+                        continue
+                    p = sum(hh * ww * n_a for hh, ww in priors.grid_sizes[:lvl]) + (y * gw + x) * n_a + a
+                    old = claims.get(p)
+                    if old is None or ious[k] > old[0]:
+                        claims[p] = (ious[k], g, label, box)
         for p, (_, g, label, box) in claims.items():
             rows.append((i, p, g, label, tuple(box)))
     return sorted(rows)
@@ -112,10 +117,11 @@ def _rows(a):
 
 
 @PROPERTY
-@given(seed=st.integers(0, 10_000), threshold=st.sampled_from([None, 0.3, 0.6]))
-def test_assignment_matches_loop(seed, threshold):
+@given(seed=st.integers(0, 10_000), threshold=st.sampled_from([None, 0.3, 0.6]), neighbours=st.booleans())
+def test_assignment_matches_loop(seed, threshold, neighbours):
     g = torch.Generator().manual_seed(seed)
-    priors = make_priors(128, (16, 32, 64), [[[8, 8], [16, 12]], [[24, 32], [40, 30]], [[64, 64], [100, 80]]])
+    priors = make_priors(128, (16, 32, 64), [[[8, 8], [16, 12]], [[24, 32], [40, 30]], [[64, 64], [100, 80]]],
+                         xy_scale=2.0)
     targets = []
     for _ in range(3):
         k = int(torch.randint(0, 6, (1,), generator=g))
@@ -123,8 +129,17 @@ def test_assignment_matches_loop(seed, threshold):
         wh = torch.rand(k, 2, generator=g) * 60 + 2
         targets.append({"boxes": torch.cat([xy, (xy + wh).clamp(max=128)], 1).round(),
                         "labels": torch.randint(0, 4, (k,), generator=g)})
-    a = assign_targets(targets, priors, 4, threshold)
-    assert _rows(a) == _assign_loop(targets, priors, threshold)
+    a = assign_targets(targets, priors, 4, threshold, neighbours)
+    assert _rows(a) == _assign_loop(targets, priors, threshold, neighbours)
+
+
+def test_neighbours_golden_and_need_xy_scale_2():
+    priors = make_priors(64, (16,), [[[16, 16]]], xy_scale=2.0)   # 4 x 4 cells
+    a = assign_targets([target([[12, 22, 28, 38]], [0])], priors, neighbours=True)
+    # centre (20, 30): cell (1, 1), offset (0.25, 0.875) -> left neighbour (0, 1) and lower neighbour (1, 2)
+    assert sorted(a.pred_index.tolist()) == [4, 5, 9]
+    with pytest.raises(ValueError, match="xy_scale >= 2"):
+        assign_targets([target([[12, 22, 28, 38]], [0])], make_priors(64, (16,), [[[16, 16]]]), neighbours=True)
 
 
 def test_assignment_golden():

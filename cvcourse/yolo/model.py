@@ -100,7 +100,8 @@ class TinyYOLO(nn.Module):
             bias = head.bias.detach().view(self.num_anchors, 5 + num_classes)
             bias.zero_()
             cells = self.priors.image_size[0] * self.priors.image_size[1] / stride ** 2
-            bias[:, 4] = math.log(4 / cells)
+            prior = min(0.5, 4 / (cells * self.num_anchors))     # P(object) of one prediction
+            bias[:, 4] = math.log(prior / (1 - prior))
             bias[:, 5:] = math.log(0.6 / (num_classes - 0.99))
 
     def raw(self, images: Tensor) -> Tensor:

@@ -265,53 +265,44 @@ def assign_targets(targets: Sequence[dict[str, Tensor]], priors: YoloPriors, num
     grid_h = torch.tensor([gh for gh, _ in priors.grid_sizes])
     strides = priors.stride[torch.tensor(offsets[:-1])]          # (L,)
     h_img, w_img = priors.image_size
-    out = {k: [] for k in ("batch", "pred", "gt")}
-    lost = 0
-    all_boxes, all_labels = [], []
-    for i, target in enumerate(targets):
-        boxes, labels = _check_target(target, i, num_classes)
-        all_boxes.append(boxes)
-        all_labels.append(labels)
-        if len(boxes) == 0:
-            continue
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2                # (G, 2)
-        if (centre < 0).any() or (centre[:, 0] > w_img).any() or (centre[:, 1] > h_img).any():
-            raise ValueError(f"targets[{i}]['boxes']: a box centre lies outside the {w_img} x {h_img} image")
-        shape_iou = wh_iou(boxes[:, 2:] - boxes[:, :2], anchors.reshape(-1, 2))   # (G, L A)
-        best_iou, best = shape_iou.max(1)
-        chosen = torch.nn.functional.one_hot(best, n_l * n_a).bool()               # (G, L A)
-        if multi_anchor_threshold is not None:
-            chosen |= shape_iou > multi_anchor_threshold
-        g_idx, k = chosen.nonzero(as_tuple=True)                  # candidate (ground truth, anchor) pairs
-        lvl, a = k // n_a, k % n_a
-        xy = centre[g_idx] / strides[lvl, None]                  # (K, 2) in cells
-        cx = torch.minimum(xy[:, 0].floor().long(), grid_w[lvl] - 1)
-        cy = torch.minimum(xy[:, 1].floor().long(), grid_h[lvl] - 1)
-        if neighbours:                                            # the nearer horizontal and vertical neighbour
-            dx = torch.where(xy[:, 0] - cx < 0.5, -1, 1)
-            dy = torch.where(xy[:, 1] - cy < 0.5, -1, 1)
-            g_idx, k, lvl, a = (torch.cat([v, v, v]) for v in (g_idx, k, lvl, a))
-            cx = torch.cat([cx, cx + dx, cx])
-            cy = torch.cat([cy, cy, cy + dy])
-            inside = (cx >= 0) & (cx < grid_w[lvl]) & (cy >= 0) & (cy < grid_h[lvl])
-            g_idx, k, lvl, a, cx, cy = (v[inside] for v in (g_idx, k, lvl, a, cx, cy))
-        pred = torch.tensor(offsets[:-1])[lvl] + (cy * grid_w[lvl] + cx) * n_a + a  # (K,)
-        # one ground truth per prediction: the best shape IoU wins, the earlier one on ties (then the centre cell)
-        order = torch.sort(shape_iou[g_idx, k], descending=True, stable=True).indices
-        keep = torch.zeros(len(order), dtype=torch.bool)
-        seen: set[int] = set()
-        for j in order.tolist():
-            p = int(pred[j])
-            if p not in seen:
-                seen.add(p)
-                keep[j] = True
-        lost += len(boxes) - len(torch.unique(g_idx[keep]))
-        out["batch"].append(torch.full((int(keep.sum()),), i, dtype=torch.int64))
-        out["pred"].append(pred[keep])
-        out["gt"].append(g_idx[keep])
-    if not out["pred"]:
-        empty = torch.zeros(0, dtype=torch.int64)
-        return YoloAssignment(empty, empty, empty, torch.zeros(0, 4), empty, lost)
-    batch, pred, gt = (torch.cat(out[k]) for k in ("batch", "pred", "gt"))
-    first = torch.tensor([0] + [len(b) for b in all_boxes]).cumsum(0)[batch]   # each image's first box
-    return YoloAssignment(batch, pred, gt, torch.cat(all_boxes)[first + gt], torch.cat(all_labels)[first + gt], lost)
+    checked = [_check_target(t, i, num_classes) for i, t in enumerate(targets)]
+    all_boxes, all_labels = [b for b, _ in checked], [lab for _, lab in checked]
+    counts = torch.tensor([len(b) for b in all_boxes], dtype=torch.int64)
+    boxes = torch.cat(all_boxes) if all_boxes else torch.zeros(0, 4)                  # (G, 4), the whole batch
+    labels = torch.cat(all_labels) if all_labels else torch.zeros(0, dtype=torch.int64)
+    image = torch.repeat_interleave(torch.arange(len(counts)), counts)               # (G,) each box's image
+    first_box = counts.cumsum(0) - counts                                             # (N,) each image's first box
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2                    # (G, 2)
+    outside = (centre < 0).any(1) | (centre[:, 0] > w_img) | (centre[:, 1] > h_img)
+    if outside.any():
+        i = int(image[outside][0])
+        raise ValueError(f"targets[{i}]['boxes']: a box centre lies outside the {w_img} x {h_img} image")
+    shape_iou = wh_iou(boxes[:, 2:] - boxes[:, :2], anchors.reshape(-1, 2))       # (G, L A)
+    chosen = torch.nn.functional.one_hot(shape_iou.argmax(1), n_l * n_a).bool() \
+        if len(boxes) else torch.zeros(0, n_l * n_a, dtype=torch.bool)            # (G, L A)
+    if multi_anchor_threshold is not None:
+        chosen |= shape_iou > multi_anchor_threshold
+    g, k = chosen.nonzero(as_tuple=True)                          # candidate (ground truth, anchor) pairs
+    lvl, a, kind = k // n_a, k % n_a, torch.zeros_like(k)       # kind: 0 the centre cell, 1 / 2 a neighbour
+    xy = centre[g] / strides[lvl, None]                           # (K, 2) in cells
+    cx = torch.minimum(xy[:, 0].floor().long(), grid_w[lvl] - 1)
+    cy = torch.minimum(xy[:, 1].floor().long(), grid_h[lvl] - 1)
+    if neighbours:                                                # the nearer horizontal and vertical neighbour
+        dx = torch.where(xy[:, 0] - cx < 0.5, -1, 1)
+        dy = torch.where(xy[:, 1] - cy < 0.5, -1, 1)
+        g, k, lvl, a = (torch.cat([v, v, v]) for v in (g, k, lvl, a))
+        cx, cy, kind = torch.cat([cx, cx + dx, cx]), torch.cat([cy, cy, cy + dy]), torch.cat([kind, kind + 1, kind + 2])
+        inside = (cx >= 0) & (cx < grid_w[lvl]) & (cy >= 0) & (cy < grid_h[lvl])
+        g, k, lvl, a, cx, cy, kind = (v[inside] for v in (g, k, lvl, a, cx, cy, kind))
+    pred = torch.tensor(offsets[:-1])[lvl] + (cy * grid_w[lvl] + cx) * n_a + a     # (K,) flat prediction
+    # one ground truth per (image, prediction): the best shape IoU wins, then the earlier box, then the centre cell
+    order = torch.sort(kind, stable=True).indices
+    order = order[torch.sort(g[order], stable=True).indices]
+    order = order[torch.sort(shape_iou[g, k][order], descending=True, stable=True).indices]
+    slots, slot_of = torch.unique((image[g] * offsets[-1] + pred)[order], return_inverse=True)
+    first = torch.full((len(slots),), len(order), dtype=torch.int64).scatter_reduce(
+        0, slot_of, torch.arange(len(order)), reduce="amin")      # the first claim of each slot
+    keep = torch.sort(order[first]).values                        # candidates that keep their slot, in input order
+    g, pred = g[keep], pred[keep]
+    lost = len(boxes) - len(torch.unique(g))
+    return YoloAssignment(image[g], pred, g - first_box[image[g]], boxes[g], labels[g], lost)
