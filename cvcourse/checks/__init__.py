@@ -12,6 +12,7 @@ from .resnet import residual_block
 from .roi import roi_align_bin, roi_bilinear
 from .se import se_block
 from .sizes import conv_output_size, same_padding
+from .yolo import decode_one, encode_one, v1_loss
 
 __all__ = [
     "REGISTRY", "Case", "CheckResult", "exercises_of",
@@ -23,4 +24,5 @@ __all__ = [
     "region_similarity", "recall_at_k",
     "roi_bilinear", "roi_align_bin",
     "mask_target", "mask_loss",
+    "encode_one", "v1_loss", "decode_one",
 ]

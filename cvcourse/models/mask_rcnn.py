@@ -52,7 +52,7 @@ from torch import Tensor, nn
 
 from cvcourse.data.shapes import ShapesDataset, collate
 from cvcourse.metrics import mean_average_precision
-from cvcourse.train import Callback, History, fit
+from cvcourse.train import Callback, History, fit_onecycle
 
 from ._validate import _init_weights, _int
 from .resnet import BasicBlock
@@ -356,14 +356,9 @@ def train_mask_rcnn(config: MaskRCNNConfig | None = None, data: Sequence[tuple[T
     config = shapes_config() if config is None else config
     data = shapes_data(config) if data is None else data
     model = mask_rcnn(config, num_classes=3)
-    loader = torch.utils.data.DataLoader(data, batch_size=config.batch_size, shuffle=True, collate_fn=collate,
-                                         generator=torch.Generator().manual_seed(config.seed), drop_last=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * len(loader),
-                                                    pct_start=config.warmup)
-    history = fit(model, loader, epochs=config.epochs, optimizer=optimizer, loss_fn=None, metrics=None,
-                  scheduler=scheduler, scheduler_step="batch", device=device, seed=config.seed,
-                  clip_grad_norm=config.clip_grad_norm, progress=progress, callbacks=callbacks)
+    history = fit_onecycle(model, data, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                           weight_decay=config.weight_decay, warmup=config.warmup, clip_grad_norm=config.clip_grad_norm,
+                           seed=config.seed, collate_fn=collate, device=device, progress=progress, callbacks=callbacks)
     return model.eval(), history
 
 

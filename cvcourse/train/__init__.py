@@ -8,6 +8,8 @@
   scheduler, epoch, history and RNG states).
 - `cvcourse.train.device`: `select_device` (CUDA, MPS, CPU; CVCOURSE_DEVICE overrides).
 - `cvcourse.train.distributed`: DistributedDataParallel under torchrun, used by `fit`.
+- `cvcourse.train.onecycle`: `fit_onecycle`, AdamW + a one-cycle schedule for models that return their
+  losses (the detection chapters' recipe).
 """
 from . import callbacks, checkpoint, device, distributed, history
 from .callbacks import Callback, EarlyStopping, FitState, ModelCheckpoint
@@ -15,7 +17,8 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .device import select_device
 from .fit import fit, seed_everything
 from .history import Best, History, plot_history
+from .onecycle import fit_onecycle
 
 __all__ = ["Best", "Callback", "EarlyStopping", "FitState", "History", "ModelCheckpoint", "callbacks", "checkpoint",
-           "device", "distributed", "fit", "history", "load_checkpoint", "plot_history", "save_checkpoint",
+           "device", "distributed", "fit", "fit_onecycle", "history", "load_checkpoint", "plot_history", "save_checkpoint",
            "seed_everything", "select_device"]

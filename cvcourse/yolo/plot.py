@@ -154,8 +154,8 @@ def draw_v1_grid(image: np.ndarray | Tensor, boxes: Tensor, labels: Tensor, S: i
         color = colors[int(lab[i])]
         style = "--" if i in lost else "-"
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=color, lw=2, linestyle=style))
-        ax.plot([(x1 + x2) / 2], [(y1 + y2) / 2], marker="x" if i in lost else "o", color=color,
-                markeredgecolor="white" if i not in lost else color, markersize=7, mew=2 if i in lost else 1)
+        ax.plot([(x1 + x2) / 2], [(y1 + y2) / 2], marker="X" if i in lost else "o", color=color,
+                markeredgecolor="white" if i not in lost else "black", markersize=9 if i in lost else 7)
     ax.set_xticks([(k + 0.5) * cw for k in range(S)], [str(k) for k in range(S)], fontsize=8)
     ax.set_yticks([(k + 0.5) * ch for k in range(S)], [str(k) for k in range(S)], fontsize=8)
     ax.set_xlabel("column", fontsize=9)
@@ -166,7 +166,8 @@ def draw_v1_grid(image: np.ndarray | Tensor, boxes: Tensor, labels: Tensor, S: i
     shown = sorted(set(lab.tolist()))
     handles = [Line2D([], [], color=colors[c], lw=2, label=names[c]) for c in shown]
     if lost:
-        handles.append(Line2D([], [], color="grey", lw=2, linestyle="--", marker="x", label="no cell left"))
+        handles.append(Line2D([], [], color="grey", lw=2, linestyle="--", marker="X", markeredgecolor="black",
+                              label="no cell left"))
     if handles:
         ax.legend(handles=handles, fontsize=8, loc="lower right", framealpha=0.8)
     return ax
@@ -379,7 +380,8 @@ def sweep_thresholds(pred: Tensor, priors: YoloPriors, targets: Sequence[dict[st
 
     Returns:
         {"score_thresholds": Tensor[T], "nms_thresholds": Tensor[U], "precision": Tensor[U, T],
-        "recall": Tensor[U, T], "detections": Tensor[U, T] (detections per image)}, float64.
+        "recall": Tensor[U, T], "detections": Tensor[U, T] (detections per image), "objects":
+        Tensor[] (ground-truth boxes per image)}, float64.
 
     Raises:
         TypeError / ValueError: a bad argument, naming it; no ground-truth box at all.
@@ -416,7 +418,8 @@ def sweep_thresholds(pred: Tensor, priors: YoloPriors, targets: Sequence[dict[st
                 tp[u] += torch.where(k > 0, hits[(k - 1).clamp(min=0)], 0.0)  # the true positives among them
     precision = torch.where(dets > 0, tp / dets.clamp(min=1), torch.ones_like(tp))
     return {"score_thresholds": scores_t, "nms_thresholds": nms_t, "precision": precision,
-            "recall": tp / len(gt_labels), "detections": dets / pred.shape[0]}
+            "recall": tp / len(gt_labels), "detections": dets / pred.shape[0],
+            "objects": torch.tensor(len(gt_labels) / pred.shape[0], dtype=torch.float64)}
 
 
 def plot_threshold_sweep(sweep: dict[str, Tensor], size: float = 4.0) -> Figure:
@@ -429,7 +432,9 @@ def plot_threshold_sweep(sweep: dict[str, Tensor], size: float = 4.0) -> Figure:
 
     Returns:
         The Figure: precision vs confidence threshold, recall vs confidence threshold, detections
-        per image vs confidence threshold (log scale), precision vs recall.
+        per image vs confidence threshold (log scale; dashed: the objects per image, if the sweep
+        has them), precision vs recall. Precision is not drawn
+        where there is no detection (the sweep's 1 there is a convention, not a measurement).
 
     Reference: Everingham et al., "The PASCAL VOC Challenge", IJCV 2010, section 4.2.
     """
@@ -448,6 +453,7 @@ def plot_threshold_sweep(sweep: dict[str, Tensor], size: float = 4.0) -> Figure:
     for i, nms in enumerate(u):
         label = f"NMS {nms:g}" if nms < 1 else "no NMS (1.0)"
         p, r, d = (sweep[k][i].cpu().numpy() for k in ("precision", "recall", "detections"))
+        p = np.where(d > 0, p, np.nan)                                     # no detection: precision not drawn
         axes[0].plot(s, p, color=colors[i], label=label)
         axes[1].plot(s, r, color=colors[i], label=label)
         axes[2].plot(s, d, color=colors[i], label=label)
@@ -456,6 +462,9 @@ def plot_threshold_sweep(sweep: dict[str, Tensor], size: float = 4.0) -> Figure:
         ax.set_xlabel("confidence threshold")
         ax.set_ylabel(name)
         ax.set_title(f"{name} vs confidence threshold", fontsize=10)
+    if "objects" in sweep:
+        axes[2].axhline(float(sweep["objects"]), color="black", ls="--", lw=1, label="objects per image")
+        axes[2].legend(fontsize=8)
     if float(sweep["detections"].max()) > 0:
         axes[2].set_yscale("log")
     axes[3].set_xlabel("recall")

@@ -21,7 +21,7 @@ from torch import Tensor
 from cvcourse.anchors import kmeans_anchors
 from cvcourse.data.shapes import ShapesDataset, collate
 from cvcourse.metrics import mean_average_precision
-from cvcourse.train import Callback, History, fit
+from cvcourse.train import Callback, History, fit_onecycle
 
 from .model import TinyYOLO
 
@@ -182,19 +182,10 @@ def train_yolo(config: YoloConfig | None = None, data: Sequence[tuple[Tensor, di
     config = shapes_config() if config is None else config
     data = shapes_data(config) if data is None else data
     model = tiny_yolo(config, yolo_anchors(data, 2 * config.anchors_per_scale))
-    loader = torch.utils.data.DataLoader(_Flip(data) if flip else data, batch_size=config.batch_size, shuffle=True,
-                                         collate_fn=collate, generator=torch.Generator().manual_seed(config.seed),
-                                         drop_last=True)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.dim() == 1 else decay).append(p)           # no weight decay on BN and biases
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.epochs * len(loader),
-                                                    pct_start=config.warmup)
-    history = fit(model, loader, epochs=config.epochs, optimizer=optimizer, loss_fn=None, metrics=None,
-                  scheduler=scheduler, scheduler_step="batch", device=device, seed=config.seed,
-                  clip_grad_norm=config.clip_grad_norm, progress=progress, callbacks=callbacks)
+    history = fit_onecycle(model, _Flip(data) if flip else data, epochs=config.epochs, batch_size=config.batch_size,
+                           lr=config.lr, weight_decay=config.weight_decay, warmup=config.warmup,
+                           clip_grad_norm=config.clip_grad_norm, seed=config.seed, collate_fn=collate,
+                           decay_norms=False, device=device, progress=progress, callbacks=callbacks)
     return model.eval(), history
 
 
