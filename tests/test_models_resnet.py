@@ -226,6 +226,48 @@ def test_generic_resnet_arguments():
     assert _params(plain) < _params(resnet18(3))
 
 
+# ----------------------------------------------------------------------------- image_norm, zero_mean_stem
+def test_image_norm_standardises_each_image_before_the_stem():
+    torch.manual_seed(0)
+    model = se_resnet_cifar(8, 12, 4, image_norm=True).eval()
+    plain = se_resnet_cifar(8, 12, 4).eval()
+    plain.load_state_dict(model.state_dict())  # no parameters or buffers of its own
+    x = torch.rand(3, 3, 32, 32)
+    mean = x.mean((2, 3), keepdim=True)
+    std = (x - mean).pow(2).mean((1, 2, 3), keepdim=True).sqrt()  # over C, H, W, no Bessel correction
+    torch.testing.assert_close(model(x), plain((x - mean) / (std + 0.02)))
+    # blind to each image's colour (a constant per channel) and nearly to its contrast
+    colour = torch.tensor([0.3, -0.2, 0.5]).reshape(1, 3, 1, 1)
+    torch.testing.assert_close(model(x + colour), model(x), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model(4 * x), model(x), atol=0.05, rtol=0.05)
+    flat = torch.ones(1, 3, 8, 8) * colour  # a flat image becomes (rounding aside) zeros, not NaN
+    assert model.image_norm(flat).abs().max() < 1e-4
+
+
+def test_zero_mean_stem_initialisation():
+    torch.manual_seed(0)
+    model = resnet_cifar(8, 10, zero_mean_stem=True)
+    torch.manual_seed(0)
+    reference = resnet_cifar(8, 10)
+    w, w0 = model.stem[0].weight, reference.stem[0].weight   # (16, 3, 3, 3)
+    assert w.mean((2, 3)).abs().max() < 1e-6
+    torch.testing.assert_close(w.std(), w0.std())             # the Kaiming scale is kept
+    torch.testing.assert_close(w, (w0 - w0.mean((2, 3), keepdim=True)) * w0.std() / (w0 - w0.mean((2, 3), keepdim=True)).std())
+    rest = {k for k in model.state_dict() if not k.startswith("stem.0")}
+    assert all(torch.equal(model.state_dict()[k], reference.state_dict()[k]) for k in rest)  # same random draws
+    # a flat colour gives 0 away from the zero-padded border
+    out = model.stem[0](torch.ones(1, 3, 8, 8) * torch.tensor([0.9, 0.1, 0.4]).reshape(1, 3, 1, 1))
+    assert out[..., 1:-1, 1:-1].abs().max() < 1e-5
+    big = _meta(resnet18, zero_mean_stem=True)
+    assert big.stem[0].weight.shape == (64, 3, 7, 7)
+
+
+def test_the_options_are_off_by_default():
+    for model in (resnet_cifar(8), se_resnet_cifar(8), plainnet_cifar(8), _meta(resnet18)):
+        assert model.image_norm is None
+    assert resnet_cifar(8).stem[0].weight.mean((2, 3)).abs().max() > 1e-3
+
+
 # ----------------------------------------------------------------------------- invalid input
 @pytest.mark.parametrize("call, error, match", [
     (lambda: resnet_cifar(21), ValueError, r"^depth: CIFAR ResNets have depth = 6n \+ 2 with n >= 1 \(20, 32, 44, 56, 110, \.\.\.\), got 21"),
@@ -247,6 +289,8 @@ def test_generic_resnet_arguments():
     (lambda: ResNet(BasicBlock, (2,), widths=(8,), se_reduction=0), ValueError, r"^se_reduction: expected an int >= 1"),
     (lambda: ResNet(BasicBlock, (2,), widths=(8,), zero_init_residual=1), TypeError, r"^zero_init_residual: expected a bool"),
     (lambda: PlainNet(BasicBlock, (2,), widths=(8,), shortcuts=True), TypeError, r"^shortcuts: PlainNet never has shortcuts"),
+    (lambda: ResNet(BasicBlock, (2,), widths=(8,), image_norm=1), TypeError, r"^image_norm: expected a bool, got int"),
+    (lambda: se_resnet_cifar(8, zero_mean_stem="yes"), TypeError, r"^zero_mean_stem: expected a bool, got str"),
     (lambda: BasicBlock(0, 8), ValueError, r"^in_channels: expected an int >= 1"),
     (lambda: BasicBlock(8, 8, stride=0), ValueError, r"^stride: expected an int >= 1"),
     (lambda: BasicBlock(8, 8, shortcut=None), TypeError, r"^shortcut: expected a bool"),

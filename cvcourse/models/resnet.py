@@ -16,6 +16,13 @@ Conventions (torchvision's, so the ImageNet parameter counts match the published
   first 1x1): the same parameter count, slightly more accurate.
 * `zero_init_residual=True` sets the last BN gamma of every residual branch to 0, so each block
   starts as the identity (Goyal et al. 2017); off by default, as in torchvision.
+* Two options for images whose colours carry no class information (the synthetic shapes: a random
+  colour on a random background), both off by default: `image_norm=True` standardises each image
+  before the stem (minus its mean colour, divided by its standard deviation), and
+  `zero_mean_stem=True` initialises the stem's filters with zero mean over each input channel's
+  kernel, so that at the start they answer edges and not flat colour. Without them the SE-ResNet-8
+  of benchmarks/classification.py spends its first 2-3 epochs near chance: the features of a
+  freshly initialised net are dominated by the image's colour, which says nothing about the class.
 
 Parameter counts (ImageNet, 1000 classes; `python -m pytest tests/test_models_resnet.py`):
 ResNet-18 11,689,512; -34 21,797,672; -50 25,557,032; -101 44,549,160; -152 60,192,808;
@@ -26,12 +33,16 @@ References:
     (Table 1: the ImageNet configurations; sec. 4.2: the CIFAR-10 nets and the plain baselines).
     J. Hu, L. Shen and G. Sun, "Squeeze-and-Excitation Networks", CVPR 2018 (Fig. 3: SE-ResNet).
     P. Goyal et al., "Accurate, large minibatch SGD: training ImageNet in 1 hour", arXiv:1706.02677, 2017.
+    K. Jarrett, K. Kavukcuoglu, M. Ranzato and Y. LeCun, "What is the best multi-stage architecture
+    for object recognition?", ICCV 2009 (contrast normalisation of the input; `image_norm` is the
+    per-image form, TensorFlow's `tf.image.per_image_standardization`).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from ._validate import _bool, _choice, _init_weights, _int
@@ -151,6 +162,30 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 
 
+class _ImageNorm(nn.Module):
+    """Per-image standardisation: (x - mean over (H, W) of each channel) / (std over (C, H, W) + eps).
+
+    Removes each image's mean colour and contrast (a plain flat image becomes 0); no parameters.
+    Shape: Tensor[N, C, H, W] -> Tensor[N, C, H, W].
+    """
+
+    def __init__(self, eps: float = 0.02) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x - x.mean((2, 3), keepdim=True)                              # (N, C, H, W)
+        return x / (x.std((1, 2, 3), correction=0, keepdim=True) + self.eps)
+
+
+def _zero_mean_(conv: nn.Conv2d) -> None:
+    """In place: subtract each filter's mean over (kh, kw) per input channel, keep the weights' std."""
+    with torch.no_grad():
+        std = conv.weight.std()
+        conv.weight -= conv.weight.mean((2, 3), keepdim=True)             # (C_out, C_in, kh, kw)
+        conv.weight *= std / conv.weight.std().clamp_min(1e-12)
+
+
 class ResNet(nn.Module):
     """A stem, stages of residual blocks (the first block of each later stage halves H and W and
     changes the width), global average pooling and one fully connected layer.
@@ -173,6 +208,12 @@ class ResNet(nn.Module):
             narrow nets: C = 16 and r = 16 would leave one hidden unit).
         zero_init_residual: start each residual branch's last BN gamma at 0 (blocks = identity).
         shortcuts: False removes every shortcut (use `PlainNet`).
+        image_norm: standardise each input image before the stem: subtract its mean over (H, W) per
+            channel and divide by its standard deviation over (C, H, W) plus 0.02 (no parameters).
+            For data whose colour and contrast say nothing about the class (synthetic shapes).
+        zero_mean_stem: initialise the stem convolution's filters with zero mean over each input
+            channel's kh x kw kernel (rescaled to the Kaiming standard deviation): at the start
+            they respond to edges, not to the image's flat colour.
 
     Shape: Tensor[N, in_channels, H, W] -> Tensor[N, num_classes] (logits), for any H, W the
     stem and the strides leave >= 1 pixel.
@@ -183,7 +224,7 @@ class ResNet(nn.Module):
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int], num_classes: int = 1000,
                  *, widths: Sequence[int] = (64, 128, 256, 512), stem: str = "imagenet", in_channels: int = 3,
                  se_reduction: int | None = None, se_min_hidden: int = 1, zero_init_residual: bool = False,
-                 shortcuts: bool = True) -> None:
+                 shortcuts: bool = True, image_norm: bool = False, zero_mean_stem: bool = False) -> None:
         super().__init__()
         if not (isinstance(block, type) and issubclass(block, (BasicBlock, Bottleneck))):
             raise TypeError(f"block: expected BasicBlock or Bottleneck, got {block!r}")
@@ -197,7 +238,9 @@ class ResNet(nn.Module):
         if se_reduction is not None:
             se_reduction = _int("se_reduction", se_reduction, 1)
         shortcuts = _bool("shortcuts", shortcuts)
+        zero_mean_stem = _bool("zero_mean_stem", zero_mean_stem)
 
+        self.image_norm = _ImageNorm() if _bool("image_norm", image_norm) else None
         if stem == "imagenet":
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False), nn.BatchNorm2d(widths[0]),
@@ -225,8 +268,12 @@ class ResNet(nn.Module):
             for m in self.modules():
                 if isinstance(m, (BasicBlock, Bottleneck)):
                     nn.init.zeros_((m.bn3 if isinstance(m, Bottleneck) else m.bn2).weight)
+        if zero_mean_stem:
+            _zero_mean_(self.stem[0])
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.image_norm is not None:
+            x = self.image_norm(x)  # (N, in_channels, H, W), each image standardised
         x = self.stem(x)     # (N, widths[0], H/4, W/4) imagenet stem; (N, widths[0], H, W) cifar stem
         x = self.stages(x)   # (N, C_last, H/32, W/32) ImageNet ResNets; (N, 4 * width, H/4, W/4) CIFAR
         x = self.pool(x).flatten(1)  # (N, C_last)
