@@ -35,13 +35,15 @@ class YoloConfig:
 
     Data: `train_images` scenes of `ShapesDataset(seed=train_seed)`, `eval_images` held-out scenes
     with `eval_seed`; `image_size`, `min_objects`, `max_objects` as in `make_scene`.
-    Model: `TinyYOLO(width, anchors_per_scale k-means anchors, loss=..., detect=...)`.
-    Optimisation: AdamW (`lr`, `weight_decay`), OneCycle (warm-up `warmup` of the steps, cosine
-    decay), `epochs` in batches of `batch_size`, gradients clipped to `clip_grad_norm`; `seed`
-    seeds the weights and the shuffling; `flip` mirrors half the training batches left-right.
+    Model: `TinyYOLO(width, 2 x anchors_per_scale k-means anchors, xy_scale, loss=..., detect=...)`:
+    `loss` holds keywords of `yolo_loss`, `detect` of `postprocess` (pairs, so the config stays
+    hashable and printable).
+    Optimisation (`cvcourse.train.fit_onecycle`): AdamW (`lr`, `weight_decay`, none on norms and
+    biases), OneCycle (warm-up `warmup` of the steps, cosine decay), `epochs` in batches of
+    `batch_size`, gradients clipped to `clip_grad_norm`; `seed` seeds the weights and the shuffling.
     """
 
-    image_size: int = 128
+    image_size: int = 96
     min_objects: int = 1
     max_objects: int = 4
     train_images: int = 4000
@@ -50,12 +52,12 @@ class YoloConfig:
     eval_seed: int = 1
     width: int = 16
     anchors_per_scale: int = 3
-    xy_scale: float = 1.0
-    loss: tuple[tuple[str, Any], ...] = ()
+    xy_scale: float = 2.0
+    loss: tuple[tuple[str, Any], ...] = (("lambda_box", 3.0), ("obj_target", "iou"), ("multi_anchor_threshold", 0.3))
     detect: tuple[tuple[str, Any], ...] = (("score_threshold", 0.01), ("iou_threshold", 0.5))
-    epochs: int = 3
+    epochs: int = 8
     batch_size: int = 32
-    lr: float = 3e-3
+    lr: float = 1.2e-2
     weight_decay: float = 5e-4
     warmup: float = 0.1
     clip_grad_norm: float | None = 10.0
@@ -64,6 +66,12 @@ class YoloConfig:
 
 def shapes_config(**changes: Any) -> YoloConfig:
     """The settings chapter 12 and `benchmarks/yolo.py` train with (one place, so they agree).
+
+    96 x 96 scenes with 1-4 objects of the three default classes, 4000 training scenes, 8 epochs in
+    batches of 32 (flipped left-right at random), AdamW with a OneCycle peak of 1.2e-2. From YOLOv4
+    and later: CIoU box loss weighted 3, several anchors per object (shape IoU > 0.3), the
+    grid-sensitivity decoding (xy_scale 2) and the IoU as the objectness target (YOLOv5). What each
+    change was worth, measured with the benchmark, is in benchmarks/README.md ("YOLO").
 
     Args:
         **changes: fields of `YoloConfig` to override (e.g. `epochs=1` for a quick run).
