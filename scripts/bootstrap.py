@@ -16,8 +16,9 @@ Standard library only: it runs before anything is installed.
      avoid it. The extra index is opt-in because an unreachable index makes pip hang for minutes.
    CVCOURSE_TORCH overrides the requirement (default: torch==2.13.0, the tested version; the
    package itself only asks for a range).
-3. `pip install -e .[dev]`: the course package, its dependencies and the test tools. torch is
-   already installed, so the range in pyproject.toml adds nothing.
+3. `pip install -e .[dev,gpu]`: the course package, its dependencies, the test tools and Triton
+   (Linux x86-64 only; its kernels are tested on the CPU in Triton's interpreter). torch is already
+   installed, so the range in pyproject.toml adds nothing.
 4. Writes a stamp (a hash of pyproject.toml and of this script) so that a re-run with nothing
    changed takes about a second.
 """
@@ -117,7 +118,7 @@ def main() -> None:
         install_torch(py)
     else:
         log("torch already installed: kept")
-    run([str(py), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"])
+    run([str(py), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev,gpu]"])
     if not works([str(py), "-c", "import cvcourse, torch, cv2, matplotlib, nbval"]):
         die("the environment was installed but `import cvcourse, torch, cv2, matplotlib, nbval` fails")
     stamp.write_text(key + "\n")

@@ -1,8 +1,15 @@
 """Unit tests run torch on one thread: their tensors and models are small, where a second thread
 costs more than it gives (and on a busy 2-core machine, two threads competing for the cores can make
-a test file several times slower). Notebooks are not affected (they run in their own kernels)."""
-import pytest
-import torch
+a test file several times slower). Notebooks are not affected (they run in their own kernels).
+
+Triton's kernels are tested on the CPU in its interpreter: TRITON_INTERPRET=1 must be set before a
+kernel module is imported (Triton reads it when `@triton.jit` decorates), so it is set here, first."""
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")

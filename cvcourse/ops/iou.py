@@ -19,6 +19,8 @@ import math
 import torch
 from torch import Tensor
 
+from cvcourse.kernels.backend import resolve_backend
+
 from ._validate import check_boxes, upcast
 
 __all__ = ["box_iou", "complete_box_iou", "distance_box_iou", "generalized_box_iou"]
@@ -46,6 +48,16 @@ def _prepare(boxes1: object, boxes2: object) -> tuple[Tensor, Tensor, torch.dtyp
 def _pairwise(boxes1: Tensor, boxes2: Tensor) -> tuple[_Coords, _Coords]:
     """Coordinates as (N, 1) and (1, M) columns: every formula below then broadcasts to (N, M)."""
     return tuple(boxes1.T[:, :, None]), tuple(boxes2.T[:, None, :])  # type: ignore[return-value]
+
+
+def _triton(b1: Tensor, b2: Tensor, backend: str, kind: str, eps: float, dtype: torch.dtype) -> Tensor | None:
+    """The Triton kernel's result if `backend` resolves to it for these boxes, else None."""
+    needs_grad = torch.is_grad_enabled() and (b1.requires_grad or b2.requires_grad)
+    if resolve_backend(backend, (b1, b2), needs_grad) != "triton":
+        return None
+    from cvcourse.kernels.iou import pairwise_iou  # imports triton: only when it runs
+
+    return pairwise_iou(b1, b2, kind, eps).to(dtype)
 
 
 # ----------------------------------------------------------------------------- formulas
@@ -132,7 +144,7 @@ def _ciou(a: _Coords, b: _Coords, eps: float) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- public
-def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+def box_iou(boxes1: Tensor, boxes2: Tensor, *, backend: str = "auto") -> Tensor:
     """Intersection over union (Jaccard index) of every box in `boxes1` with every box in `boxes2`.
 
     ``IoU = |A ∩ B| / |A ∪ B|``, in [0, 1]. A union of 0 (two zero-area boxes) gives 0, not NaN.
@@ -140,6 +152,8 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     Args:
         boxes1 (Tensor[N, 4]): boxes in `xyxy` format (x2 >= x1, y2 >= y1); integer boxes are cast to float32.
         boxes2 (Tensor[M, 4]): boxes in `xyxy` format.
+        backend (str): "auto" (the Triton kernel for CUDA tensors when Triton is installed and no
+            gradient is needed, else torch), "torch" or "triton" (see `cvcourse.kernels.backend`).
 
     Returns:
         Tensor[N, M]: the IoU of `boxes1[i]` and `boxes2[j]` at `[i, j]`, in the (promoted) input dtype
@@ -152,11 +166,13 @@ def box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     metric: Everingham et al., "The PASCAL Visual Object Classes (VOC) Challenge", IJCV 2010.
     """
     b1, b2, dtype = _prepare(boxes1, boxes2)
+    if (out := _triton(b1, b2, backend, "iou", 0.0, dtype)) is not None:
+        return out
     inter, union = _inter_union(*_pairwise(b1, b2))         # (N, M) each
     return _ratio_(inter, union).to(dtype)
 
 
-def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
+def generalized_box_iou(boxes1: Tensor, boxes2: Tensor, *, backend: str = "auto") -> Tensor:
     """Generalized IoU of every pair: ``GIoU = IoU - |C \\ (A ∪ B)| / |C|``, in [-1, 1].
 
     C is the smallest box enclosing A and B. Unlike IoU, GIoU still measures how far apart two
@@ -166,6 +182,8 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     Args:
         boxes1 (Tensor[N, 4]): boxes in `xyxy` format.
         boxes2 (Tensor[M, 4]): boxes in `xyxy` format.
+        backend (str): "auto" (the Triton kernel for CUDA tensors when Triton is installed and no
+            gradient is needed, else torch), "torch" or "triton" (see `cvcourse.kernels.backend`).
 
     Returns:
         Tensor[N, M]: pairwise GIoU in the (promoted) input dtype.
@@ -174,10 +192,12 @@ def generalized_box_iou(boxes1: Tensor, boxes2: Tensor) -> Tensor:
     Bounding Box Regression", CVPR 2019.
     """
     b1, b2, dtype = _prepare(boxes1, boxes2)
+    if (out := _triton(b1, b2, backend, "giou", 0.0, dtype)) is not None:
+        return out
     return _giou(*_pairwise(b1, b2), eps=0.0).to(dtype)
 
 
-def distance_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tensor:
+def distance_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, *, backend: str = "auto") -> Tensor:
     """Distance IoU of every pair: ``DIoU = IoU - rho^2 / (c^2 + eps)``, in [-1, 1].
 
     rho is the distance between the two box centres, c the diagonal of the smallest enclosing box.
@@ -187,6 +207,8 @@ def distance_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
         boxes1 (Tensor[N, 4]): boxes in `xyxy` format.
         boxes2 (Tensor[M, 4]): boxes in `xyxy` format.
         eps (float): added to c^2 (finite, >= 0); two identical points give a penalty of 0 even with eps = 0.
+        backend (str): "auto" (the Triton kernel for CUDA tensors when Triton is installed and no
+            gradient is needed, else torch), "torch" or "triton" (see `cvcourse.kernels.backend`).
 
     Returns:
         Tensor[N, M]: pairwise DIoU in the (promoted) input dtype.
@@ -196,10 +218,12 @@ def distance_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
     """
     eps = _check_eps(eps)
     b1, b2, dtype = _prepare(boxes1, boxes2)
+    if (out := _triton(b1, b2, backend, "diou", eps, dtype)) is not None:
+        return out
     return _iou_diou(*_pairwise(b1, b2), eps)[1].to(dtype)
 
 
-def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tensor:
+def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7, *, backend: str = "auto") -> Tensor:
     """Complete IoU of every pair: ``CIoU = DIoU - alpha v``.
 
     ``v = 4/pi^2 (atan(w1/h1) - atan(w2/h2))^2`` compares the aspect ratios (0 if either box is a
@@ -210,6 +234,8 @@ def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
         boxes1 (Tensor[N, 4]): boxes in `xyxy` format.
         boxes2 (Tensor[M, 4]): boxes in `xyxy` format.
         eps (float): added to c^2 and to alpha's denominator (finite, >= 0).
+        backend (str): "auto" (the Triton kernel for CUDA tensors when Triton is installed and no
+            gradient is needed, else torch), "torch" or "triton" (see `cvcourse.kernels.backend`).
 
     Returns:
         Tensor[N, M]: pairwise CIoU in the (promoted) input dtype.
@@ -219,4 +245,6 @@ def complete_box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 1e-7) -> Tenso
     """
     eps = _check_eps(eps)
     b1, b2, dtype = _prepare(boxes1, boxes2)
+    if (out := _triton(b1, b2, backend, "ciou", eps, dtype)) is not None:
+        return out
     return _ciou(*_pairwise(b1, b2), eps).to(dtype)

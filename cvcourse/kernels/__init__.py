@@ -1,0 +1,20 @@
+"""GPU kernels in Triton, each with a plain-torch reference beside it (in `cvcourse.ops`).
+
+- `backend`: which implementation runs (`resolve_backend`, `triton_available`), with the errors a
+  learner sees when Triton cannot run.
+- `iou`: the pairwise IoU family (IoU, GIoU, DIoU, CIoU) of `Tensor[N, 4] x Tensor[M, 4]` on a 2-D
+  grid of tiles.
+
+The same kernels run compiled on a CUDA GPU and, with the environment variable `TRITON_INTERPRET=1`
+set *before* this package is imported (Triton reads it when a kernel is decorated), on the CPU in
+Triton's interpreter: slow, but every line of a kernel can be run and tested on a laptop.
+`cvcourse.ops` functions take `backend="auto" | "torch" | "triton"`.
+
+Triton is optional (`pip install cvcourse[gpu]`); without it only the torch references run.
+
+Reference: P. Tillet, H. T. Kung and D. Cox, "Triton: an intermediate language and compiler for
+tiled neural network computations", MAPL 2019.
+"""
+from .backend import BACKENDS, interpreting, resolve_backend, triton_available
+
+__all__ = ["BACKENDS", "interpreting", "resolve_backend", "triton_available"]
