@@ -4,6 +4,9 @@
   learner sees when Triton cannot run.
 - `iou`: the pairwise IoU family (IoU, GIoU, DIoU, CIoU) of `Tensor[N, 4] x Tensor[M, 4]` on a 2-D
   grid of tiles.
+- `nms`: greedy and batched NMS: the suppression bitmask on the device, the greedy scan on the host.
+
+The kernel modules import triton, so they are imported when used (`cvcourse.kernels.iou`), not here.
 
 The same kernels run compiled on a CUDA GPU and, with the environment variable `TRITON_INTERPRET=1`
 set *before* this package is imported (Triton reads it when a kernel is decorated), on the CPU in

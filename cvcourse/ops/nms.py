@@ -64,6 +64,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cvcourse.kernels.backend import resolve_backend
+
 from ._validate import check_boxes, check_scores, check_threshold, upcast
 from .iou import _inter_union, _ratio_
 
@@ -383,7 +385,7 @@ def _greedy(b: Tensor, t: float, groups: Tensor | None = None) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- public
-def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, *, backend: str = "auto") -> Tensor:
     """Greedy non-maximum suppression: the boxes that survive, best first.
 
     Visiting boxes by decreasing score, a box is kept unless a box kept before it overlaps it with
@@ -401,6 +403,8 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
         boxes (Tensor[N, 4]): boxes in `xyxy` format (x2 >= x1, y2 >= y1), finite.
         scores (Tensor[N]): one finite score per box.
         iou_threshold (float): in [0, 1]; a box is suppressed by a kept box whose IoU with it is above it.
+        backend (str): "auto" (the Triton bitmask kernel of `cvcourse.kernels.nms` for CUDA tensors
+            when Triton is installed, else this module's torch implementation), "torch" or "triton".
 
     Returns:
         Tensor[K]: int64 indices of the kept boxes, by decreasing score (ties: by index).
@@ -414,11 +418,16 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     b, s, t = _prepare(boxes, scores, iou_threshold)
     if b.shape[0] == 0:
         return torch.empty(0, dtype=torch.int64)
+    if resolve_backend(backend, (b, s)) == "triton":
+        from cvcourse.kernels import nms as kernel  # imports triton: only when it runs
+
+        return kernel.nms(b, s, t)
     order = _rank(s)
     return order.index_select(0, _indices(_greedy(b.index_select(0, order), t)))
 
 
-def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float, *,
+                backend: str = "auto") -> Tensor:
     """Non-maximum suppression within each category: boxes of different categories never suppress
     each other.
 
@@ -434,6 +443,8 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
         scores (Tensor[N]): one finite score per box.
         idxs (Tensor[N]): integer category of each box.
         iou_threshold (float): in [0, 1]; IoU above it suppresses (within a category).
+        backend (str): "auto" (the Triton bitmask kernel of `cvcourse.kernels.nms` for CUDA tensors
+            when Triton is installed, else this module's torch implementation), "torch" or "triton".
 
     Returns:
         Tensor[K]: int64 indices of the kept boxes, by decreasing score (ties: by index).
@@ -444,6 +455,10 @@ def batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: floa
     idxs = _check_idxs(idxs, b.shape[0])
     if b.shape[0] == 0:
         return torch.empty(0, dtype=torch.int64)
+    if resolve_backend(backend, (b, s)) == "triton":
+        from cvcourse.kernels import nms as kernel  # imports triton: only when it runs
+
+        return kernel.batched_nms(b, s, idxs, t)
     order = _rank(s)
     return order.index_select(0, _indices(_greedy(b.index_select(0, order), t, idxs.index_select(0, order))))
 
