@@ -5,6 +5,7 @@
 - `iou`: the pairwise IoU family (IoU, GIoU, DIoU, CIoU) of `Tensor[N, 4] x Tensor[M, 4]` on a 2-D
   grid of tiles.
 - `nms`: greedy and batched NMS: the suppression bitmask on the device, the greedy scan on the host.
+- `roi_align`: RoIAlign forward and backward (atomic adds), a `torch.autograd.Function`.
 
 The kernel modules import triton, so they are imported when used (`cvcourse.kernels.iou`), not here.
 

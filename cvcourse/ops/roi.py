@@ -74,6 +74,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from cvcourse.kernels.backend import resolve_backend
+
 from ._validate import upcast
 
 __all__ = ["RoIAlign", "RoIPool", "convert_boxes_to_roi_format", "roi_align", "roi_pool"]
@@ -285,7 +287,8 @@ def _axis(start: Tensor, size: Tensor, n_out: int, grid: Tensor, length: int) ->
 
 
 def roi_align(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tuple[int, int],
-              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False) -> Tensor:
+              spatial_scale: float = 1.0, sampling_ratio: int = -1, aligned: bool = False, *,
+              backend: str = "auto") -> Tensor:
     """RoIAlign: average of bilinearly sampled points in each of `oh x ow` bins per RoI.
 
     The edge rules (minimum RoI size 1 when `aligned=False`, zero for samples more than one pixel
@@ -300,6 +303,8 @@ def roi_align(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tu
         spatial_scale: feature-map size / image size, e.g. 1/16.
         sampling_ratio: samples per bin along each axis; <= 0: ceil(roi size / output size) per RoI.
         aligned: shift the box by -0.5 pixel (the pixel-centre convention); see the module docstring.
+        backend: "auto" (the Triton kernels of `cvcourse.kernels.roi_align` for CUDA tensors when
+            Triton is installed, else this module's torch implementation), "torch" or "triton".
 
     Returns:
         `Tensor[K, C, oh, ow]` in `input`'s dtype, RoIs in the order of `boxes` (a list: image by
@@ -312,6 +317,10 @@ def roi_align(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tu
         raise TypeError(f"sampling_ratio: expected an int (<= 0 for adaptive), got {sampling_ratio!r}")
     if not isinstance(aligned, bool):
         raise TypeError(f"aligned: expected a bool, got {aligned!r}")
+    if resolve_backend(backend, (x, rois)) == "triton":
+        from cvcourse.kernels.roi_align import roi_align as kernel  # imports triton: only when it runs
+
+        return kernel(x, rois, (oh, ow), scale, sampling_ratio, aligned)
     k, (_, c, h, w) = len(rois), x.shape
     if k == 0 or c == 0:
         return _empty(x, k, (oh, ow))
