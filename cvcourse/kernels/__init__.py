@@ -6,6 +6,7 @@
   grid of tiles.
 - `nms`: greedy and batched NMS: the suppression bitmask on the device, the greedy scan on the host.
 - `roi_align`: RoIAlign forward and backward (atomic adds), a `torch.autograd.Function`.
+- `roi_pool`: RoIPool forward (max and argmax) and backward, a `torch.autograd.Function`.
 
 The kernel modules import triton, so they are imported when used (`cvcourse.kernels.iou`), not here.
 

@@ -381,7 +381,7 @@ def _max(t: Tensor, dim: int, where: bool) -> tuple[Tensor, Tensor | None]:
 
 
 def roi_pool(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tuple[int, int],
-             spatial_scale: float = 1.0) -> Tensor:
+             spatial_scale: float = 1.0, *, backend: str = "auto") -> Tensor:
     """RoIPool: the maximum over each of `oh x ow` bins of a RoI rounded to the map's pixels.
 
     The rules (corners rounded halves away from zero, RoI size at least 1 pixel, bins by floor/ceil
@@ -394,6 +394,8 @@ def roi_pool(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tup
             one per image; in input-image coordinates.
         output_size: (oh, ow), or an int for a square output.
         spatial_scale: feature-map size / image size, e.g. 1/16.
+        backend: "auto" (the Triton kernels of `cvcourse.kernels.roi_pool` for CUDA tensors when
+            Triton is installed, else this module's torch implementation), "torch" or "triton".
 
     Returns:
         `Tensor[K, C, oh, ow]` in `input`'s dtype, RoIs in the order of `boxes`. Differentiable with
@@ -402,6 +404,10 @@ def roi_pool(input: Tensor, boxes: Tensor | list[Tensor], output_size: int | tup
     References: Girshick, "Fast R-CNN", ICCV 2015.
     """
     x, rois, (oh, ow), scale, dt = _prepare(input, boxes, output_size, spatial_scale)
+    if resolve_backend(backend, (x, rois)) == "triton":
+        from cvcourse.kernels.roi_pool import roi_pool as kernel  # imports triton: only when it runs
+
+        return kernel(x, rois, (oh, ow), scale)
     k, (_, c, h, w) = len(rois), x.shape
     if k == 0 or c == 0:
         return _empty(x, k, (oh, ow))
