@@ -91,3 +91,13 @@ def test_gradients_use_the_reference():
     assert a.grad is not None and torch.isfinite(a.grad).all()
     with pytest.raises(ValueError, match="forward-only"):
         ops.box_iou(a, boxes(3, 8), backend="triton")
+
+
+def test_kernel_source_for_notebooks():
+    from cvcourse.kernels import kernel_source
+    from cvcourse.kernels.iou import pairwise_iou_kernel
+
+    source = kernel_source(pairwise_iou_kernel)
+    assert source.lstrip().startswith("@triton.jit") and "tl.program_id(0)" in source
+    with pytest.raises(TypeError, match="@triton.jit kernel"):
+        kernel_source(len)

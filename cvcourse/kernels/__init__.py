@@ -20,6 +20,6 @@ Triton is optional (`pip install cvcourse[gpu]`); without it only the torch refe
 Reference: P. Tillet, H. T. Kung and D. Cox, "Triton: an intermediate language and compiler for
 tiled neural network computations", MAPL 2019.
 """
-from .backend import BACKENDS, interpreting, resolve_backend, triton_available
+from .backend import BACKENDS, interpreting, kernel_source, resolve_backend, triton_available
 
-__all__ = ["BACKENDS", "interpreting", "resolve_backend", "triton_available"]
+__all__ = ["BACKENDS", "interpreting", "kernel_source", "resolve_backend", "triton_available"]

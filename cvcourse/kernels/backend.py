@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["BACKENDS", "interpreting", "resolve_backend", "triton_available"]
+__all__ = ["BACKENDS", "interpreting", "kernel_source", "resolve_backend", "triton_available"]
 
 BACKENDS = ("auto", "torch", "triton")
 
@@ -90,3 +92,20 @@ def resolve_backend(backend: str, tensors: Sequence[Tensor], needs_grad: bool = 
                          f"torch.cuda.is_available() = {torch.cuda.is_available()})")
     raise ValueError(f"backend='triton': Triton runs on CUDA tensors (or CPU tensors with TRITON_INTERPRET=1), "
                      f"got tensors on {sorted(devices)}; use backend='torch'")
+
+
+def kernel_source(kernel: Any) -> str:
+    """The Python source of a `@triton.jit` kernel (compiled or interpreted), to read in a notebook.
+
+    Args:
+        kernel: a kernel of `cvcourse.kernels`, e.g. `cvcourse.kernels.nms.nms_mask_kernel`.
+
+    Returns:
+        str, the function's source with its decorator.
+
+    Reference: Triton's JITFunction / InterpretedFunction (both keep the Python function as `.fn`).
+    """
+    fn = getattr(kernel, "fn", None)
+    if fn is None or not callable(fn):
+        raise TypeError(f"kernel: expected a @triton.jit kernel, got {type(kernel).__name__}")
+    return inspect.getsource(fn)

@@ -25,7 +25,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["KINDS", "pairwise_iou"]
+__all__ = ["KINDS", "pairwise_iou", "pairwise_iou_kernel"]
 
 #: The variants, in the order of the kernel's KIND constant.
 KINDS = ("iou", "giou", "diou", "ciou")
@@ -39,7 +39,7 @@ def _safe_div(num, den):
 
 
 @triton.jit
-def _pairwise_iou_kernel(a_ptr, b_ptr, ang_a_ptr, ang_b_ptr, out_ptr, N, M, eps,
+def pairwise_iou_kernel(a_ptr, b_ptr, ang_a_ptr, ang_b_ptr, out_ptr, N, M, eps,
                          KIND: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr):
     pid_n = tl.program_id(0)
     pid_m = tl.program_id(1)
@@ -120,6 +120,6 @@ def pairwise_iou(boxes1: Tensor, boxes2: Tensor, kind: str = "iou", eps: float =
         return out.to(dtype)
     ang_a, ang_b = (_angles(a), _angles(b)) if kind == "ciou" else (a, b)   # unused unless CIoU
     grid = (triton.cdiv(n, block), triton.cdiv(m, block))
-    _pairwise_iou_kernel[grid](a, b, ang_a, ang_b, out, n, m, eps, KIND=KINDS.index(kind),
+    pairwise_iou_kernel[grid](a, b, ang_a, ang_b, out, n, m, eps, KIND=KINDS.index(kind),
                                BLOCK_N=block, BLOCK_M=block)
     return out.to(dtype)

@@ -28,14 +28,14 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["batched_nms", "nms", "nms_bitmask"]
+__all__ = ["batched_nms", "nms", "nms_bitmask", "nms_mask_kernel"]
 
 _WORD = 64           # boxes per mask word (int64)
 _ROWS = 64           # boxes i per program
 
 
 @triton.jit
-def _nms_mask_kernel(b_ptr, cat_ptr, thr_ptr, mask_ptr, N, n_words,
+def nms_mask_kernel(b_ptr, cat_ptr, thr_ptr, mask_ptr, N, n_words,
                      BLOCK_ROWS: tl.constexpr, WORD: tl.constexpr):
     pid_r = tl.program_id(0)
     pid_w = tl.program_id(1)
@@ -90,7 +90,7 @@ def nms_bitmask(sorted_boxes: Tensor, iou_threshold: float, categories: Tensor |
             else categories.to(b.device, torch.int64).contiguous())
     thr = torch.tensor([float(iou_threshold)], dtype=torch.float64, device=b.device)
     grid = (triton.cdiv(n, block_rows), n_words)
-    _nms_mask_kernel[grid](b, cats, thr, mask, n, n_words, BLOCK_ROWS=block_rows, WORD=_WORD)
+    nms_mask_kernel[grid](b, cats, thr, mask, n, n_words, BLOCK_ROWS=block_rows, WORD=_WORD)
     return mask
 
 

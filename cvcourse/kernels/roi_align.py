@@ -21,7 +21,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["roi_align"]
+__all__ = ["roi_align", "roi_align_backward_kernel", "roi_align_forward_kernel"]
 
 _BLOCK_C = 64
 
@@ -70,7 +70,7 @@ def _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio, PH, PW, ALIG
 
 
 @triton.jit
-def _roi_align_fwd(x_ptr, rois_ptr, out_ptr, C, H, W, PH, PW, scale, offset, sampling_ratio,
+def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, C, H, W, PH, PW, scale, offset, sampling_ratio,
                    ALIGNED: tl.constexpr, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)                                       # one (RoI, bin) per program
     k = pid // (PH * PW)
@@ -99,7 +99,7 @@ def _roi_align_fwd(x_ptr, rois_ptr, out_ptr, C, H, W, PH, PW, scale, offset, sam
 
 
 @triton.jit
-def _roi_align_bwd(grad_out_ptr, rois_ptr, grad_in_ptr, C, H, W, PH, PW, scale, offset, sampling_ratio,
+def roi_align_backward_kernel(grad_out_ptr, rois_ptr, grad_in_ptr, C, H, W, PH, PW, scale, offset, sampling_ratio,
                    ALIGNED: tl.constexpr, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)
     k = pid // (PH * PW)
@@ -132,7 +132,7 @@ class _RoIAlign(torch.autograd.Function):
         k, (_, c, h, w) = len(rois), x.shape
         out = torch.zeros(k, c, ph, pw, dtype=x.dtype, device=x.device)
         if k and c:
-            _roi_align_fwd[(k * ph * pw,)](x, rois, out, c, h, w, ph, pw, spatial_scale, 0.5 if aligned else 0.0,
+            roi_align_forward_kernel[(k * ph * pw,)](x, rois, out, c, h, w, ph, pw, spatial_scale, 0.5 if aligned else 0.0,
                                            sampling_ratio, ALIGNED=aligned, BLOCK_C=_BLOCK_C)
         ctx.save_for_backward(rois)
         ctx.args = (x.shape, output_size, spatial_scale, sampling_ratio, aligned)
@@ -145,7 +145,7 @@ class _RoIAlign(torch.autograd.Function):
         _, c, h, w = shape
         grad_in = torch.zeros(shape, dtype=grad_out.dtype, device=grad_out.device)
         if len(rois) and c:
-            _roi_align_bwd[(len(rois) * ph * pw,)](grad_out.contiguous(), rois, grad_in, c, h, w, ph, pw,
+            roi_align_backward_kernel[(len(rois) * ph * pw,)](grad_out.contiguous(), rois, grad_in, c, h, w, ph, pw,
                                                    spatial_scale, 0.5 if aligned else 0.0, sampling_ratio,
                                                    ALIGNED=aligned, BLOCK_C=_BLOCK_C)
         return grad_in, None, None, None, None, None

@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["roi_pool"]
+__all__ = ["roi_pool", "roi_pool_backward_kernel", "roi_pool_forward_kernel"]
 
 _BLOCK_C = 64
 
@@ -32,7 +32,7 @@ def _round_away(v):
 
 
 @triton.jit
-def _roi_pool_fwd(x_ptr, rois_ptr, out_ptr, arg_ptr, C, H, W, PH, PW, scale, BLOCK_C: tl.constexpr):
+def roi_pool_forward_kernel(x_ptr, rois_ptr, out_ptr, arg_ptr, C, H, W, PH, PW, scale, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)                                       # one (RoI, bin) per program
     k = pid // (PH * PW)
     i = (pid // PW) % PH
@@ -67,7 +67,7 @@ def _roi_pool_fwd(x_ptr, rois_ptr, out_ptr, arg_ptr, C, H, W, PH, PW, scale, BLO
 
 
 @triton.jit
-def _roi_pool_bwd(grad_out_ptr, rois_ptr, arg_ptr, grad_in_ptr, C, H, W, PH, PW, BLOCK_C: tl.constexpr):
+def roi_pool_backward_kernel(grad_out_ptr, rois_ptr, arg_ptr, grad_in_ptr, C, H, W, PH, PW, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)
     k = pid // (PH * PW)
     i = (pid // PW) % PH
@@ -91,7 +91,7 @@ class _RoIPool(torch.autograd.Function):
         out = torch.zeros(k, c, ph, pw, dtype=x.dtype, device=x.device)
         argmax = torch.full((k, c, ph, pw), -1, dtype=torch.int32, device=x.device)
         if k and c:
-            _roi_pool_fwd[(k * ph * pw,)](x, rois, out, argmax, c, h, w, ph, pw, spatial_scale, BLOCK_C=_BLOCK_C)
+            roi_pool_forward_kernel[(k * ph * pw,)](x, rois, out, argmax, c, h, w, ph, pw, spatial_scale, BLOCK_C=_BLOCK_C)
         ctx.save_for_backward(rois, argmax)
         ctx.shape = x.shape
         return out
@@ -103,7 +103,7 @@ class _RoIPool(torch.autograd.Function):
         _, _, h, w = ctx.shape
         grad_in = torch.zeros(ctx.shape, dtype=grad_out.dtype, device=grad_out.device)
         if k and c:
-            _roi_pool_bwd[(k * ph * pw,)](grad_out.contiguous(), rois, argmax, grad_in, c, h, w, ph, pw,
+            roi_pool_backward_kernel[(k * ph * pw,)](grad_out.contiguous(), rois, argmax, grad_in, c, h, w, ph, pw,
                                           BLOCK_C=_BLOCK_C)
         return grad_in, None, None, None
 
