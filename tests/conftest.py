@@ -18,3 +18,15 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def triton_debug():
+    """Turn `tl.device_assert` on in Triton's interpreter (it is ignored by default), so that an index
+    out of bounds in a kernel fails the test instead of reading garbage; restored afterwards."""
+    from triton.runtime import interpreter
+
+    options = interpreter.interpreter_builder.options
+    interpreter.interpreter_builder.options = interpreter.InterpreterOptions(debug=True)
+    yield
+    interpreter.interpreter_builder.options = options

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 pytest.importorskip("triton")
+pytestmark = pytest.mark.usefixtures("triton_debug")   # tl.device_assert on: bounds are checked
 
 from cvcourse import ops  # noqa: E402
 from cvcourse.kernels import backend as B  # noqa: E402
@@ -43,13 +44,15 @@ def test_degenerate_boxes(kind):
     torch.testing.assert_close(out, REFERENCE[kind](a, b, backend="torch"), atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 @pytest.mark.parametrize("kind", ["iou", "ciou"])
 def test_dtypes(dtype, kind):
+    # half types are converted to float32 before the kernel and back after it (the interpreter computes
+    # bfloat16 arithmetic wrongly, so no bfloat16 arithmetic happens inside a kernel)
     a, b = boxes(20, 3, dtype), boxes(30, 4, dtype)
     out = pairwise_iou(a, b, kind)
     assert out.dtype == dtype
-    tol = dict(atol=1e-3, rtol=1e-3) if dtype == torch.float16 else dict(atol=1e-12, rtol=1e-10)
+    tol = dict(atol=1e-12, rtol=1e-10) if dtype == torch.float64 else dict(atol=1e-2, rtol=1e-2)
     torch.testing.assert_close(out, REFERENCE[kind](a, b, backend="torch"), **tol)
 
 

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 pytest.importorskip("triton")
+pytestmark = pytest.mark.usefixtures("triton_debug")   # tl.device_assert on: bounds are checked
 
 from cvcourse import ops  # noqa: E402
 from cvcourse.kernels.roi_align import roi_align as kernel  # noqa: E402
@@ -61,3 +62,12 @@ def test_reference_gradcheck_float64():
     x, rois = case(5, torch.float64, k=2, c=2)
     x.requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: ops.roi_align(t, rois.double(), 2, 0.5, 2, True, backend="torch"), (x,))
+
+
+def test_debug_mode_catches_an_out_of_bounds_batch_index():
+    # cvcourse.ops rejects such RoIs before a kernel runs; called directly, the kernel's device_assert
+    # (live in the tests' debug interpreter) stops it instead of reading another tensor's memory
+    x, rois = case(2, k=1, c=2)
+    rois[0, 0] = 5                                               # the batch holds 2 images
+    with pytest.raises(Exception, match="batch index outside the batch"):
+        kernel(x, rois, (2, 2), 1.0, 2, False)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 pytest.importorskip("triton")
+pytestmark = pytest.mark.usefixtures("triton_debug")   # tl.device_assert on: bounds are checked
 
 from cvcourse import ops  # noqa: E402
 from cvcourse.kernels.roi_pool import roi_pool as kernel  # noqa: E402

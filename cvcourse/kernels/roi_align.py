@@ -11,6 +11,8 @@ The edge rules are those of the torch reference, `cvcourse.ops.roi` (and torchvi
 ceil(roi / output) samples per bin and per RoI (a loop with a bound read at run time); samples more
 than one pixel outside the map count but add 0; y in [-1, 0] reads row 0; y >= H - 1 reads row H - 1.
 float16/bfloat16 maps are computed in float32 and cast back (the cast is part of the autograd graph).
+Index bounds (the RoI's batch index, every sample's pixels) are checked with `tl.device_assert`,
+which Triton evaluates in debug mode only (the tests turn it on in the interpreter).
 
 Reference: He et al., "Mask R-CNN", ICCV 2017; torchvision's `roi_align_kernel` (CPU/CUDA).
 """
@@ -46,9 +48,10 @@ def _sample(y, x, H, W):
 
 
 @triton.jit
-def _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio, PH, PW, ALIGNED: tl.constexpr):
+def _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio, NB, PH, PW, ALIGNED: tl.constexpr):
     """The RoI's batch index, the bin's first sample corner, sample steps and the sample grid."""
     b = tl.load(rois_ptr + k * 5).to(tl.int32)
+    tl.device_assert((b >= 0) & (b < NB), "RoI batch index outside the batch")
     x1 = tl.load(rois_ptr + k * 5 + 1) * scale - offset
     y1 = tl.load(rois_ptr + k * 5 + 2) * scale - offset
     x2 = tl.load(rois_ptr + k * 5 + 3) * scale - offset
@@ -70,14 +73,14 @@ def _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio, PH, PW, ALIG
 
 
 @triton.jit
-def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, C, H, W, PH, PW, scale, offset, sampling_ratio,
+def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, NB, C, H, W, PH, PW, scale, offset, sampling_ratio,
                    ALIGNED: tl.constexpr, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)                                       # one (RoI, bin) per program
     k = pid // (PH * PW)
     i = (pid // PW) % PH
     j = pid % PW
     b, y_start, x_start, step_y, step_x, gh, gw = _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio,
-                                                                PH, PW, ALIGNED)
+                                                                NB, PH, PW, ALIGNED)
     count = tl.maximum(gh * gw, 1).to(y_start.dtype)
     for c0 in range(0, C, BLOCK_C):
         ch = c0 + tl.arange(0, BLOCK_C)                          # (BLOCK_C,)
@@ -90,6 +93,7 @@ def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, C, H, W, PH, PW, scale, o
                 x = x_start + (ix + 0.5) * step_x
                 yl, xl, yh, xh, w1, w2, w3, w4, valid = _sample(y, x, H, W)
                 m = tl.where(valid, c_ok, False)
+                tl.device_assert(~valid | ((yl >= 0) & (yh < H) & (xl >= 0) & (xh < W)), "sample outside the map")
                 v = w1 * tl.load(base + yl * W + xl, mask=m, other=0.0) \
                     + w2 * tl.load(base + yl * W + xh, mask=m, other=0.0) \
                     + w3 * tl.load(base + yh * W + xl, mask=m, other=0.0) \
@@ -99,14 +103,14 @@ def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, C, H, W, PH, PW, scale, o
 
 
 @triton.jit
-def roi_align_backward_kernel(grad_out_ptr, rois_ptr, grad_in_ptr, C, H, W, PH, PW, scale, offset, sampling_ratio,
+def roi_align_backward_kernel(grad_out_ptr, rois_ptr, grad_in_ptr, NB, C, H, W, PH, PW, scale, offset, sampling_ratio,
                    ALIGNED: tl.constexpr, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)
     k = pid // (PH * PW)
     i = (pid // PW) % PH
     j = pid % PW
     b, y_start, x_start, step_y, step_x, gh, gw = _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio,
-                                                                PH, PW, ALIGNED)
+                                                                NB, PH, PW, ALIGNED)
     count = tl.maximum(gh * gw, 1).to(y_start.dtype)
     for c0 in range(0, C, BLOCK_C):
         ch = c0 + tl.arange(0, BLOCK_C)
@@ -132,7 +136,7 @@ class _RoIAlign(torch.autograd.Function):
         k, (_, c, h, w) = len(rois), x.shape
         out = torch.zeros(k, c, ph, pw, dtype=x.dtype, device=x.device)
         if k and c:
-            roi_align_forward_kernel[(k * ph * pw,)](x, rois, out, c, h, w, ph, pw, spatial_scale, 0.5 if aligned else 0.0,
+            roi_align_forward_kernel[(k * ph * pw,)](x, rois, out, x.shape[0], c, h, w, ph, pw, spatial_scale, 0.5 if aligned else 0.0,
                                            sampling_ratio, ALIGNED=aligned, BLOCK_C=_BLOCK_C)
         ctx.save_for_backward(rois)
         ctx.args = (x.shape, output_size, spatial_scale, sampling_ratio, aligned)
@@ -142,10 +146,10 @@ class _RoIAlign(torch.autograd.Function):
     def backward(ctx, grad_out):  # noqa: D102
         (rois,) = ctx.saved_tensors
         shape, (ph, pw), spatial_scale, sampling_ratio, aligned = ctx.args
-        _, c, h, w = shape
+        nb, c, h, w = shape
         grad_in = torch.zeros(shape, dtype=grad_out.dtype, device=grad_out.device)
         if len(rois) and c:
-            roi_align_backward_kernel[(len(rois) * ph * pw,)](grad_out.contiguous(), rois, grad_in, c, h, w, ph, pw,
+            roi_align_backward_kernel[(len(rois) * ph * pw,)](grad_out.contiguous(), rois, grad_in, nb, c, h, w, ph, pw,
                                                    spatial_scale, 0.5 if aligned else 0.0, sampling_ratio,
                                                    ALIGNED=aligned, BLOCK_C=_BLOCK_C)
         return grad_in, None, None, None, None, None

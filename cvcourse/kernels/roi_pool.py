@@ -32,12 +32,13 @@ def _round_away(v):
 
 
 @triton.jit
-def roi_pool_forward_kernel(x_ptr, rois_ptr, out_ptr, arg_ptr, C, H, W, PH, PW, scale, BLOCK_C: tl.constexpr):
+def roi_pool_forward_kernel(x_ptr, rois_ptr, out_ptr, arg_ptr, NB, C, H, W, PH, PW, scale, BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)                                       # one (RoI, bin) per program
     k = pid // (PH * PW)
     i = (pid // PW) % PH
     j = pid % PW
     b = tl.load(rois_ptr + k * 5).to(tl.int32)
+    tl.device_assert((b >= 0) & (b < NB), "RoI batch index outside the batch")
     x1 = _round_away(tl.load(rois_ptr + k * 5 + 1) * scale).to(tl.int32)
     y1 = _round_away(tl.load(rois_ptr + k * 5 + 2) * scale).to(tl.int32)
     x2 = _round_away(tl.load(rois_ptr + k * 5 + 3) * scale).to(tl.int32)
@@ -67,7 +68,8 @@ def roi_pool_forward_kernel(x_ptr, rois_ptr, out_ptr, arg_ptr, C, H, W, PH, PW, 
 
 
 @triton.jit
-def roi_pool_backward_kernel(grad_out_ptr, rois_ptr, arg_ptr, grad_in_ptr, C, H, W, PH, PW, BLOCK_C: tl.constexpr):
+def roi_pool_backward_kernel(grad_out_ptr, rois_ptr, arg_ptr, grad_in_ptr, NB, C, H, W, PH, PW,
+                             BLOCK_C: tl.constexpr):
     pid = tl.program_id(0)
     k = pid // (PH * PW)
     i = (pid // PW) % PH
@@ -80,6 +82,7 @@ def roi_pool_backward_kernel(grad_out_ptr, rois_ptr, arg_ptr, grad_in_ptr, C, H,
         where = tl.load(arg_ptr + at, mask=c_ok, other=-1)
         g = tl.load(grad_out_ptr + at, mask=c_ok, other=0.0)
         ok = c_ok & (where >= 0)
+        tl.device_assert((b >= 0) & (b < NB) & (~ok | (where < H * W)), "argmax outside the map")
         tl.atomic_add(grad_in_ptr + (b * C + ch) * H * W + tl.where(ok, where, 0), g, mask=ok)
 
 
@@ -91,7 +94,7 @@ class _RoIPool(torch.autograd.Function):
         out = torch.zeros(k, c, ph, pw, dtype=x.dtype, device=x.device)
         argmax = torch.full((k, c, ph, pw), -1, dtype=torch.int32, device=x.device)
         if k and c:
-            roi_pool_forward_kernel[(k * ph * pw,)](x, rois, out, argmax, c, h, w, ph, pw, spatial_scale, BLOCK_C=_BLOCK_C)
+            roi_pool_forward_kernel[(k * ph * pw,)](x, rois, out, argmax, x.shape[0], c, h, w, ph, pw, spatial_scale, BLOCK_C=_BLOCK_C)
         ctx.save_for_backward(rois, argmax)
         ctx.shape = x.shape
         return out
@@ -100,10 +103,10 @@ class _RoIPool(torch.autograd.Function):
     def backward(ctx, grad_out):  # noqa: D102
         rois, argmax = ctx.saved_tensors
         k, c, ph, pw = argmax.shape
-        _, _, h, w = ctx.shape
+        nb, _, h, w = ctx.shape
         grad_in = torch.zeros(ctx.shape, dtype=grad_out.dtype, device=grad_out.device)
         if k and c:
-            roi_pool_backward_kernel[(k * ph * pw,)](grad_out.contiguous(), rois, argmax, grad_in, c, h, w, ph, pw,
+            roi_pool_backward_kernel[(k * ph * pw,)](grad_out.contiguous(), rois, argmax, grad_in, nb, c, h, w, ph, pw,
                                           BLOCK_C=_BLOCK_C)
         return grad_in, None, None, None
 
