@@ -39,15 +39,9 @@ def _safe_div(num, den):
 
 
 @triton.jit
-def pairwise_iou_kernel(a_ptr, b_ptr, ang_a_ptr, ang_b_ptr, out_ptr, N, M, eps,
-                         KIND: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr):
-    pid_n = tl.program_id(0)
-    pid_m = tl.program_id(1)
-    rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)              # (BLOCK_N,)
-    cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)              # (BLOCK_M,)
-    row_ok = rows < N
-    col_ok = cols < M
-    # one column of coordinates per tile side: (BLOCK_N, 1) against (1, BLOCK_M)
+def box_tiles(a_ptr, b_ptr, rows, cols, row_ok, col_ok):
+    """The corners of boxes `rows` of a (as (R, 1) columns) and `cols` of b (as (1, C) rows); masked
+    lanes read 0. Tensor[K, 4] `xyxy` in memory, row-major."""
     ax1 = tl.load(a_ptr + rows * 4 + 0, mask=row_ok, other=0.0)[:, None]
     ay1 = tl.load(a_ptr + rows * 4 + 1, mask=row_ok, other=0.0)[:, None]
     ax2 = tl.load(a_ptr + rows * 4 + 2, mask=row_ok, other=0.0)[:, None]
@@ -56,10 +50,29 @@ def pairwise_iou_kernel(a_ptr, b_ptr, ang_a_ptr, ang_b_ptr, out_ptr, N, M, eps,
     by1 = tl.load(b_ptr + cols * 4 + 1, mask=col_ok, other=0.0)[None, :]
     bx2 = tl.load(b_ptr + cols * 4 + 2, mask=col_ok, other=0.0)[None, :]
     by2 = tl.load(b_ptr + cols * 4 + 3, mask=col_ok, other=0.0)[None, :]
+    return ax1, ay1, ax2, ay2, bx1, by1, bx2, by2
 
+
+@triton.jit
+def inter_union(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2):
+    """Intersection and union areas of every pair of a tile (broadcast (R, 1) against (1, C))."""
     inter = tl.maximum(tl.minimum(ax2, bx2) - tl.maximum(ax1, bx1), 0.0) * \
-        tl.maximum(tl.minimum(ay2, by2) - tl.maximum(ay1, by1), 0.0)          # (BLOCK_N, BLOCK_M)
+        tl.maximum(tl.minimum(ay2, by2) - tl.maximum(ay1, by1), 0.0)
     union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return inter, union
+
+
+@triton.jit
+def pairwise_iou_kernel(a_ptr, b_ptr, ang_a_ptr, ang_b_ptr, out_ptr, N, M, eps,
+                         KIND: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_M: tl.constexpr):
+    pid_n = tl.program_id(0)
+    pid_m = tl.program_id(1)
+    rows = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)              # (BLOCK_N,)
+    cols = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)              # (BLOCK_M,)
+    row_ok = rows < N
+    col_ok = cols < M
+    ax1, ay1, ax2, ay2, bx1, by1, bx2, by2 = box_tiles(a_ptr, b_ptr, rows, cols, row_ok, col_ok)
+    inter, union = inter_union(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)      # (BLOCK_N, BLOCK_M)
     iou = _safe_div(inter, union)
     result = iou
     if KIND != 0:

@@ -28,6 +28,8 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from .iou import box_tiles, inter_union
+
 __all__ = ["batched_nms", "nms", "nms_bitmask", "nms_mask_kernel"]
 
 _WORD = 64           # boxes per mask word (int64)
@@ -43,17 +45,8 @@ def nms_mask_kernel(b_ptr, cat_ptr, thr_ptr, mask_ptr, N, n_words,
     cols = pid_w * WORD + tl.arange(0, WORD)                    # (WORD,) ranks j
     row_ok = rows < N
     col_ok = cols < N
-    ax1 = tl.load(b_ptr + rows * 4 + 0, mask=row_ok, other=0.0)[:, None]
-    ay1 = tl.load(b_ptr + rows * 4 + 1, mask=row_ok, other=0.0)[:, None]
-    ax2 = tl.load(b_ptr + rows * 4 + 2, mask=row_ok, other=0.0)[:, None]
-    ay2 = tl.load(b_ptr + rows * 4 + 3, mask=row_ok, other=0.0)[:, None]
-    bx1 = tl.load(b_ptr + cols * 4 + 0, mask=col_ok, other=0.0)[None, :]
-    by1 = tl.load(b_ptr + cols * 4 + 1, mask=col_ok, other=0.0)[None, :]
-    bx2 = tl.load(b_ptr + cols * 4 + 2, mask=col_ok, other=0.0)[None, :]
-    by2 = tl.load(b_ptr + cols * 4 + 3, mask=col_ok, other=0.0)[None, :]
-    inter = tl.maximum(tl.minimum(ax2, bx2) - tl.maximum(ax1, bx1), 0.0) * \
-        tl.maximum(tl.minimum(ay2, by2) - tl.maximum(ay1, by1), 0.0)          # (BLOCK_ROWS, WORD)
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    ax1, ay1, ax2, ay2, bx1, by1, bx2, by2 = box_tiles(b_ptr, b_ptr, rows, cols, row_ok, col_ok)
+    inter, union = inter_union(ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)      # (BLOCK_ROWS, WORD)
     iou = inter / tl.where(union == 0, 1.0, union)               # 0 / 0 -> 0
     threshold = tl.load(thr_ptr)                                 # float64: the exact comparison
     same = tl.load(cat_ptr + rows, mask=row_ok, other=-1)[:, None] == tl.load(cat_ptr + cols, mask=col_ok, other=-2)[None, :]
