@@ -37,9 +37,10 @@ test-unit:
 test-solutions:
 	$(PY) -m pytest --nbval solutions $(NBVAL_OPTS) --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-# Learner notebooks: every cell must run, unfinished exercises included.
+# Learner notebooks: every cell must run, unfinished exercises included. Their training cells are the
+# same code as the solutions' (run in full above), so here the long trainings run in quick mode.
 test-notebooks:
-	$(PY) -m pytest --nbval-lax notebooks $(NBVAL_OPTS)
+	CVCOURSE_QUICK=1 $(PY) -m pytest --nbval-lax notebooks $(NBVAL_OPTS)
 
 student: setup
 	$(PY) -m cvcourse student

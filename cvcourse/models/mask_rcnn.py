@@ -52,7 +52,7 @@ from torch import Tensor, nn
 
 from cvcourse.data.shapes import ShapesDataset, collate
 from cvcourse.metrics import mean_average_precision
-from cvcourse.train import Callback, History, fit_onecycle
+from cvcourse.train import Callback, History, fit_onecycle, quick_changes
 
 from ._validate import _init_weights, _int
 from .resnet import BasicBlock
@@ -277,6 +277,9 @@ class MaskRCNNConfig:
     seed: int = 0
 
 
+_QUICK = {"train_images": 800, "epochs": 1, "eval_images": 64}
+
+
 def shapes_config(**changes: Any) -> MaskRCNNConfig:
     """The settings chapter 11 and `benchmarks/mask_rcnn.py` train with (one place, so they agree).
 
@@ -291,11 +294,12 @@ def shapes_config(**changes: Any) -> MaskRCNNConfig:
         **changes: fields of `MaskRCNNConfig` to override (e.g. `epochs=1` for a quick run).
 
     Returns:
-        A `MaskRCNNConfig`.
+        A `MaskRCNNConfig`. With `CVCOURSE_QUICK=1` (`cvcourse.train.quick`) it is a smoke-test run
+        of 800 scenes, 1 epoch and 64 held-out scenes, unless `changes` say otherwise.
 
     Reference: the chapter's benchmark, `benchmarks/mask_rcnn.py` (its measured numbers).
     """
-    return MaskRCNNConfig(**changes)
+    return MaskRCNNConfig(**quick_changes(_QUICK, changes, "Mask R-CNN"))
 
 
 def mask_rcnn(config: MaskRCNNConfig, num_classes: int = 3) -> MaskRCNN:

@@ -10,6 +10,7 @@
 - `cvcourse.train.distributed`: DistributedDataParallel under torchrun, used by `fit`.
 - `cvcourse.train.onecycle`: `fit_onecycle`, AdamW + a one-cycle schedule for models that return their
   losses (the detection chapters' recipe).
+- `cvcourse.train.quick`: `quick_mode` (CVCOURSE_QUICK=1: the long trainings shrink to a smoke run).
 """
 from . import callbacks, checkpoint, device, distributed, history
 from .callbacks import Callback, EarlyStopping, FitState, ModelCheckpoint
@@ -18,7 +19,8 @@ from .device import select_device
 from .fit import fit, seed_everything
 from .history import Best, History, plot_history
 from .onecycle import fit_onecycle
+from .quick import QUICK_ENV, quick_changes, quick_mode
 
-__all__ = ["Best", "Callback", "EarlyStopping", "FitState", "History", "ModelCheckpoint", "callbacks", "checkpoint",
-           "device", "distributed", "fit", "fit_onecycle", "history", "load_checkpoint", "plot_history", "save_checkpoint",
+__all__ = ["Best", "Callback", "EarlyStopping", "FitState", "History", "ModelCheckpoint", "QUICK_ENV", "callbacks", "checkpoint",
+           "device", "distributed", "fit", "fit_onecycle", "history", "load_checkpoint", "plot_history", "quick_changes", "quick_mode", "save_checkpoint",
            "seed_everything", "select_device"]

@@ -21,7 +21,7 @@ from torch import Tensor
 from cvcourse.anchors import kmeans_anchors
 from cvcourse.data.shapes import ShapesDataset, collate
 from cvcourse.metrics import mean_average_precision
-from cvcourse.train import Callback, History, fit_onecycle
+from cvcourse.train import Callback, History, fit_onecycle, quick_changes
 
 from .model import TinyYOLO
 
@@ -64,6 +64,9 @@ class YoloConfig:
     seed: int = 0
 
 
+_QUICK = {"train_images": 800, "epochs": 1, "eval_images": 64}
+
+
 def shapes_config(**changes: Any) -> YoloConfig:
     """The settings chapter 12 and `benchmarks/yolo.py` train with (one place, so they agree).
 
@@ -77,11 +80,12 @@ def shapes_config(**changes: Any) -> YoloConfig:
         **changes: fields of `YoloConfig` to override (e.g. `epochs=1` for a quick run).
 
     Returns:
-        A `YoloConfig`.
+        A `YoloConfig`. With `CVCOURSE_QUICK=1` (`cvcourse.train.quick`) it is a smoke-test run of
+        800 scenes, 1 epoch and 64 held-out scenes, unless `changes` say otherwise.
 
     Reference: the chapter's benchmark, `benchmarks/yolo.py`.
     """
-    return YoloConfig(**changes)
+    return YoloConfig(**quick_changes(_QUICK, changes, "YOLO"))
 
 
 def shapes_data(config: YoloConfig, split: str = "train") -> list[tuple[Tensor, dict[str, Tensor]]]:
