@@ -5,6 +5,7 @@ from .anchors import kmeans_iou, wh_iou
 from .boxes import box_iou, generalized_box_iou
 from .filters import conv1x1, conv2d
 from .inception import inception_module
+from .intro import box_area
 from .mask_rcnn import mask_loss, mask_target
 from .nms import nms
 from .proposals import recall_at_k, region_similarity
@@ -16,6 +17,7 @@ from .yolo import decode_one, encode_one, v1_loss
 
 __all__ = [
     "REGISTRY", "Case", "CheckResult", "exercises_of",
+    "box_area",
     "conv2d", "conv1x1", "conv_output_size", "same_padding",
     "inception_module", "residual_block", "se_block",
     "box_iou", "generalized_box_iou",
