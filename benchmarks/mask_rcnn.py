@@ -26,77 +26,21 @@ little and loses much whenever the other core is busy):
 otherwise steal the cores and make timings swing (see benchmarks/README.md). Measured numbers are in
 benchmarks/README.md ("Mask R-CNN").
 """
-import argparse
-import json
-import os
-import time
-
-import torch
+from _common import report, run
 
 from cvcourse.models.mask_rcnn import evaluate_mask_rcnn, shapes_config, shapes_data, train_mask_rcnn
-from cvcourse.train import Callback
-
-
-class _Curve(Callback):
-    """Evaluates the model after every epoch (outside the timed epochs) and keeps (seconds, mAPs)."""
-
-    def __init__(self, data):
-        self.data, self.points, self.seconds = data, [], 0.0
-
-    def on_epoch_end(self, epoch, logs, state):
-        self.seconds += logs["seconds"]
-        m = evaluate_mask_rcnn(state.model, self.data)
-        self.points.append({"epoch": epoch, "train_seconds": round(self.seconds, 1),
-                            **{k: round(m[k], 4) for k in ("box_map_50", "mask_map_50", "box_map", "mask_map")}})
-        print(f"  epoch {epoch}: {self.seconds:6.1f} s  box mAP@0.5 {m['box_map_50']:.3f}  "
-              f"mask mAP@0.5 {m['mask_map_50']:.3f}", flush=True)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    parser.add_argument("--curve", action="store_true", help="evaluate after every epoch (not timed)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--train-images", type=int)
-    parser.add_argument("--eval-images", type=int)
-    parser.add_argument("--seed", type=int, help="the seed of the weights and the shuffling")
-    args = parser.parse_args()
-    changes = {k: v for k, v in (("epochs", args.epochs), ("train_images", args.train_images),
-                                 ("eval_images", args.eval_images), ("seed", args.seed)) if v is not None}
-    config = shapes_config(**changes)
-    torch.set_num_threads(args.threads)
-    load_before = os.getloadavg()[0]
-
-    began = time.perf_counter()
-    train, held_out = shapes_data(config, "train"), shapes_data(config, "eval")
-    data_seconds = time.perf_counter() - began
-
-    curve = _Curve(held_out) if args.curve else None
-    model, history = train_mask_rcnn(config, train, progress="lines", callbacks=[curve] if curve else ())
-    train_seconds = sum(history["seconds"])
-    params = sum(p.numel() for p in model.parameters())
-    result = evaluate_mask_rcnn(model, held_out)
-    seen = config.epochs * (len(train) // config.batch_size) * config.batch_size   # drop_last
-
-    print(f"\nMask R-CNN on synthetic shapes: {config.image_size} x {config.image_size} px, "
-          f"{config.min_objects}-{config.max_objects} objects, {params:,} parameters, {args.threads} threads")
-    print(f"{'':24s}{'mAP@0.5':>10s}{'mAP@[.5:.95]':>14s}")
-    print(f"{'boxes':24s}{result['box_map_50']:10.3f}{result['box_map']:14.3f}")
-    print(f"{'masks':24s}{result['mask_map_50']:10.3f}{result['mask_map']:14.3f}")
-    print(f"training: {train_seconds:.1f} s for {config.epochs} epochs of {len(train)} images "
-          f"({seen / train_seconds:.1f} images/s); data generation {data_seconds:.1f} s; "
-          f"evaluation of {len(held_out)} images {result['seconds']:.1f} s")
-    report = {
-        "box_map_50": round(result["box_map_50"], 4), "mask_map_50": round(result["mask_map_50"], 4),
-        "box_map": round(result["box_map"], 4), "mask_map": round(result["mask_map"], 4),
-        "train_seconds": round(train_seconds, 1), "images_per_second": round(seen / train_seconds, 1),
-        "params": params, "train_images": len(train), "eval_images": len(held_out), "image_size": config.image_size,
-        "epochs": config.epochs, "threads": args.threads, "data_seconds": round(data_seconds, 1),
-        "eval_seconds": round(result["seconds"], 1), "load": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-    }
-    if curve is not None:
-        report["curve"] = curve.points
-    print(json.dumps(report))
+    metrics = ("box_map_50", "mask_map_50", "box_map", "mask_map")
+    done = run(__doc__, shapes_config, shapes_data, train_mask_rcnn, evaluate_mask_rcnn, threads=1,
+               curve_keys=metrics,
+               curve_line=lambda m: f"box mAP@0.5 {m['box_map_50']:.3f}  mask mAP@0.5 {m['mask_map_50']:.3f}")
+    m = done.result
+    report(done, "Mask R-CNN", table=[f"{'':24s}{'mAP@0.5':>10s}{'mAP@[.5:.95]':>14s}",
+                                      f"{'boxes':24s}{m['box_map_50']:10.3f}{m['box_map']:14.3f}",
+                                      f"{'masks':24s}{m['mask_map_50']:10.3f}{m['mask_map']:14.3f}"],
+           metrics=metrics)
 
 
 if __name__ == "__main__":

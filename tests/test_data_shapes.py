@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cvcourse import data
 from cvcourse.data import shapes
-from cvcourse.data.shapes import CLASSES, SHAPES, ShapesDataset, collate, make_scene
+from cvcourse.data.shapes import CLASSES, SHAPES, ShapesDataset, collate, make_scene, scenes
 from cvcourse.ops import box_iou
 
 
@@ -167,6 +167,33 @@ def test_dataloader_with_collate():
     assert all(isinstance(t, list) and len(t) == len(im) for im, t in batches)
     image, target = ShapesDataset(10, image_size=32, seed=1)[9]
     assert torch.equal(batches[2][0][1], image) and torch.equal(batches[2][1][1]["boxes"], target["boxes"])
+
+
+def test_scenes_are_the_dataset_items_with_the_chosen_keys():
+    ds = ShapesDataset(6, image_size=32, min_objects=0, max_objects=3, seed=4)
+    full, boxes_only = scenes(6, 32, 0, 3, seed=4), scenes(6, (32, 32), 0, 3, 4, keys=("labels", "boxes"))
+    assert len(full) == len(boxes_only) == 6 and scenes(0) == []
+    for i, (image, target) in enumerate(full):
+        ds_image, ds_target = ds[i]
+        assert torch.equal(image, ds_image) and torch.equal(boxes_only[i][0], ds_image)
+        assert list(target) == ["boxes", "labels", "masks"] and list(boxes_only[i][1]) == ["labels", "boxes"]
+        assert all(torch.equal(target[k], ds_target[k]) for k in ds_target)
+        assert all(torch.equal(boxes_only[i][1][k], ds_target[k]) for k in ("boxes", "labels"))
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(keys="boxes"), TypeError, r"keys: expected a sequence of names \(or None: all\), got str 'boxes'"),
+    (dict(keys=3), TypeError, r"keys: expected a sequence of names"),
+    (dict(keys=("boxes", "scores")), ValueError,
+     r"keys: expected distinct names from boxes, labels, masks, got \['boxes', 'scores'\]"),
+    (dict(keys=["boxes", "boxes"]), ValueError, r"keys: expected distinct names"),
+    (dict(n=-1), ValueError, r"n: expected an int >= 0, got -1"),
+    (dict(seed=-1), TypeError, r"seed: expected an int >= 0"),
+    (dict(image_size=8), ValueError, r"image_size: expected an int >= 16"),
+])
+def test_scenes_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        scenes(**{"n": 2, "image_size": 16, **kwargs})
 
 
 def test_dataset_iteration_stops_and_index_errors():

@@ -172,6 +172,16 @@ def test_train_and_evaluate_helpers_on_a_tiny_config():
         shapes_data(config, "test")
 
 
+def test_shapes_data_are_the_config_s_dataset_items():
+    # chapter 11 trains on these: the config's seeds and scene arguments, boxes, labels and masks
+    config = shapes_config(image_size=32, train_images=3, eval_images=2, train_seed=5, eval_seed=6, max_objects=2)
+    for split, n, seed in (("train", 3, 5), ("eval", 2, 6)):
+        items = [ShapesDataset(n, image_size=32, max_objects=2, seed=seed)[i] for i in range(n)]
+        got = shapes_data(config, split)
+        assert [torch.equal(a[0], b[0]) and all(torch.equal(a[1][k], b[1][k]) for k in b[1])
+                for a, b in zip(got, items, strict=True)] == [True] * n
+
+
 # ----------------------------------------------------------------------------- bad input
 def _bad_cases():
     images, targets = batch(2)

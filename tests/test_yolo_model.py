@@ -93,3 +93,11 @@ def test_yolo_anchors_split_by_area():
         yolo_anchors(data, 5)
     with pytest.raises(ValueError, match="split"):
         shapes_data(shapes_config(), "test")
+
+
+def test_shapes_data_are_the_config_s_scenes_without_masks():
+    # chapter 12 trains on these: the config's seeds and scene arguments, no masks
+    data = shapes_data(shapes_config(image_size=32, eval_images=2, eval_seed=6, max_objects=2), "eval")
+    image, target = ShapesDataset(2, image_size=32, max_objects=2, seed=6)[1]
+    assert list(data[1][1]) == ["boxes", "labels"] and torch.equal(data[1][0], image)
+    assert torch.equal(data[1][1]["boxes"], target["boxes"]) and torch.equal(data[1][1]["labels"], target["labels"])

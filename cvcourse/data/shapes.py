@@ -46,7 +46,7 @@ from cvcourse.ops.iou import box_iou
 
 from .images import to_tensor
 
-__all__ = ["BACKGROUNDS", "CLASSES", "SHAPES", "Scene", "ShapesDataset", "collate", "make_scene"]
+__all__ = ["BACKGROUNDS", "CLASSES", "SHAPES", "Scene", "ShapesDataset", "collate", "make_scene", "scenes"]
 
 #: Every shape `make_scene` can draw.
 SHAPES = ("square", "circle", "triangle", "ellipse", "cross")
@@ -54,6 +54,7 @@ SHAPES = ("square", "circle", "triangle", "ellipse", "cross")
 CLASSES = ("square", "circle", "triangle")
 #: Background kinds: a flat colour with pixel noise, a linear two-colour gradient, or either at random.
 BACKGROUNDS = ("noise", "gradient", "random")
+_TARGET_KEYS = ("boxes", "labels", "masks")
 
 _MIN_SIDE = 4           # pixels: smaller shapes would not look like their class
 _MIN_CONTRAST = 80.0    # RGB distance between an object's colour and the background under it
@@ -306,6 +307,36 @@ class ShapesDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         h, w = self.image_size
         return f"ShapesDataset(n={self.n}, image_size=({h}, {w}), classes={self.classes}, seed={self.seed})"
+
+
+def scenes(n: int, image_size: int | tuple[int, int] = 128, min_objects: int = 1, max_objects: int = 4,
+           seed: int = 0, *, keys: Sequence[str] | None = None) -> list[tuple[Tensor, dict[str, Tensor]]]:
+    """The `n` items of a `ShapesDataset`, generated once into a list (to train on them for several epochs).
+
+    Args:
+        n, image_size, min_objects, max_objects, seed: as in `ShapesDataset` (item i uses the seed
+            (seed, i), so the same arguments give the same scenes).
+        keys: the target entries to keep, names from "boxes", "labels", "masks" (None: all three;
+            e.g. ("boxes", "labels") for a detector without masks).
+
+    Returns:
+        A list of n (image Tensor[3, H, W] float32 in [0, 1], target dict) pairs: "boxes"
+        Tensor[K, 4] float32 `xyxy`, "labels" Tensor[K] int64, "masks" Tensor[K, H, W] bool, those
+        of `keys` in that order.
+
+    Raises:
+        TypeError / ValueError: a bad `ShapesDataset` argument, or `keys` that are not distinct target names.
+
+    Reference: `ShapesDataset`; Matterport Mask R-CNN's shapes data set (Abdulla 2017).
+    """
+    if keys is not None:
+        if isinstance(keys, str) or not isinstance(keys, Sequence):
+            raise TypeError(f"keys: expected a sequence of names (or None: all), got {type(keys).__name__} {keys!r}")
+        if any(k not in _TARGET_KEYS for k in keys) or len(set(keys)) != len(keys):
+            raise ValueError(f"keys: expected distinct names from {', '.join(_TARGET_KEYS)}, got {list(keys)}")
+    ds = ShapesDataset(n, image_size=image_size, min_objects=min_objects, max_objects=max_objects, seed=seed)
+    items = [ds[i] for i in range(len(ds))]
+    return items if keys is None else [(image, {k: target[k] for k in keys}) for image, target in items]
 
 
 def collate(batch: Sequence[tuple[Tensor, dict[str, Tensor]]]) -> tuple[Tensor, list[dict[str, Tensor]]]:

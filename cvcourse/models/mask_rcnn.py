@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cvcourse.data.shapes import ShapesDataset, collate
+from cvcourse.data.shapes import collate, scenes
 from cvcourse.metrics import mean_average_precision
 from cvcourse.train import Callback, History, fit_onecycle, quick_changes
 
@@ -328,14 +328,12 @@ def shapes_data(config: MaskRCNNConfig, split: str = "train") -> list[tuple[Tens
     Returns:
         A list of (image Tensor[3, H, W], target dict) pairs, as `ShapesDataset` items.
 
-    Reference: `cvcourse.data.shapes.ShapesDataset`.
+    Reference: `cvcourse.data.shapes.scenes`.
     """
     if split not in ("train", "eval"):
         raise ValueError(f"split: expected 'train' or 'eval', got {split!r}")
     n, seed = (config.train_images, config.train_seed) if split == "train" else (config.eval_images, config.eval_seed)
-    ds = ShapesDataset(n, image_size=config.image_size, min_objects=config.min_objects,
-                       max_objects=config.max_objects, seed=seed)
-    return [ds[i] for i in range(len(ds))]
+    return scenes(n, config.image_size, config.min_objects, config.max_objects, seed)
 
 
 def train_mask_rcnn(config: MaskRCNNConfig | None = None, data: Sequence[tuple[Tensor, dict]] | None = None, *,

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from cvcourse.anchors import kmeans_anchors
-from cvcourse.data.shapes import ShapesDataset, collate
+from cvcourse.data.shapes import collate, scenes
 from cvcourse.metrics import mean_average_precision
 from cvcourse.train import Callback, History, fit_onecycle, quick_changes
 
@@ -98,18 +98,12 @@ def shapes_data(config: YoloConfig, split: str = "train") -> list[tuple[Tensor, 
     Returns:
         A list of (image Tensor[3, H, W] float32 in [0, 1], {"boxes", "labels"}) pairs.
 
-    Reference: `cvcourse.data.shapes.ShapesDataset`.
+    Reference: `cvcourse.data.shapes.scenes`.
     """
     if split not in ("train", "eval"):
         raise ValueError(f"split: expected 'train' or 'eval', got {split!r}")
     n, seed = (config.train_images, config.train_seed) if split == "train" else (config.eval_images, config.eval_seed)
-    ds = ShapesDataset(n, image_size=config.image_size, min_objects=config.min_objects,
-                       max_objects=config.max_objects, seed=seed)
-    out = []
-    for i in range(len(ds)):
-        image, target = ds[i]
-        out.append((image, {"boxes": target["boxes"], "labels": target["labels"]}))
-    return out
+    return scenes(n, config.image_size, config.min_objects, config.max_objects, seed, keys=("boxes", "labels"))
 
 
 def yolo_anchors(data: Sequence[tuple[Tensor, dict[str, Tensor]]], k: int = 6, levels: int = 2) -> Tensor:
