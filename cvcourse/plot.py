@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cvcourse.ops._validate import check_boxes
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -154,14 +156,21 @@ def show_conv_step(image: Tensor, kernel: Tensor, row: int = 0, col: int = 0) ->
 
 
 # ----------------------------------------------------------------------------- boxes
+#: The class colours (RGB): matplotlib's tab10, then tab20's lighter partners of those ten.
+_PALETTE: tuple[tuple[int, int, int], ...] = (
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+    (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213),
+    (196, 156, 148), (247, 182, 210), (199, 199, 199), (219, 219, 141), (158, 218, 229),
+)
+
+
 def box_colors(n: int) -> list[tuple[int, int, int]]:
     """`n` distinct RGB colours (uint8 triples), one per class: matplotlib's tab10, then tab20."""
-    import matplotlib
-
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n: expected a non-negative int, got {n!r}")
-    cmap = matplotlib.colormaps["tab10" if n <= 10 else "tab20"]
-    return [tuple(int(round(255 * c)) for c in cmap(i % cmap.N)[:3]) for i in range(n)]
+    order = range(10) if n <= 10 else [i // 2 + 10 * (i % 2) for i in range(20)]   # tab20: dark, light, dark, ...
+    return [_PALETTE[order[i % len(order)]] for i in range(n)]
 
 
 def draw_boxes(image: np.ndarray, boxes: Tensor | np.ndarray, labels: Sequence[int] | Tensor | None = None,
@@ -169,58 +178,46 @@ def draw_boxes(image: np.ndarray, boxes: Tensor | np.ndarray, labels: Sequence[i
                thickness: int = 2, font_scale: float = 0.4) -> np.ndarray:
     """Draw boxes on a copy of an RGB image with OpenCV, one colour per class, and return it.
 
-    Each box gets a rectangle and, when `labels` or `scores` are given, a filled label box sized by
-    `cv2.getTextSize` with the text "name score" written inside (above the box, or inside its top
-    edge when there is no room above). Show the result with `show_images` or `plt.imshow`.
+    Each box gets an outline drawn on its outermost `thickness` pixels *inside* the box (pixel-edge
+    coordinates, as everywhere in the course: (x1, y1, x2, y2) covers the pixel columns x1 .. x2 - 1
+    and rows y1 .. y2 - 1, corners rounded), clipped to the image. When `labels` or `scores` are
+    given, each box also gets a filled label box sized by `cv2.getTextSize` with the text
+    "name score" written inside: above the box, or inside its top edge when there is no room above,
+    kept in the image, drawn after every outline. Show the result with `show_images` or `plt.imshow`.
+    `cvcourse.yolo.draw_detections` draws the same way, with stricter arguments.
 
     Args:
         image: ndarray[H, W, 3] uint8 RGB (a greyscale ndarray[H, W] is drawn on in colour).
-        boxes: Tensor[N, 4] or ndarray, xyxy in pixels.
+        boxes: Tensor[N, 4] or ndarray, xyxy in pixels (finite, x2 >= x1 and y2 >= y1).
         labels: N class ids (colours and names), optional.
         scores: N confidences, shown with two decimals, optional.
         class_names: names indexed by label, optional (else the id is shown).
-        thickness: line width in pixels; font_scale: OpenCV font scale.
+        thickness: line width in pixels (>= 1); font_scale: OpenCV font scale (> 0).
 
     Returns:
         ndarray[H, W, 3] uint8, a new image.
     """
-    import cv2
-
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise TypeError("image: expected an ndarray[H, W, 3] (or [H, W]) of uint8, got "
                         + (f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__))
     out = np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2) if image.ndim == 2 else image[:, :, :3]).copy()
-    b = torch.as_tensor(np.asarray(boxes) if not isinstance(boxes, Tensor) else boxes).detach().cpu().float()
+    b = torch.as_tensor(np.asarray(boxes) if not isinstance(boxes, Tensor) else boxes).detach().cpu()
     if b.numel() == 0:
         return out
-    if b.dim() != 2 or b.shape[1] != 4:
-        raise ValueError(f"boxes: expected Tensor[N, 4] (xyxy), got shape {tuple(b.shape)}")
+    b = check_boxes(b.double(), "boxes")
     n = b.shape[0]
     labels_ = [int(v) for v in (labels.tolist() if isinstance(labels, Tensor) else labels)] if labels is not None else None
     scores_ = [float(v) for v in (scores.tolist() if isinstance(scores, Tensor) else scores)] if scores is not None else None
     for name, seq in (("labels", labels_), ("scores", scores_)):
         if seq is not None and len(seq) != n:
             raise ValueError(f"{name}: expected {n} values (one per box), got {len(seq)}")
-    n_colors = max(labels_) + 1 if labels_ else 1
-    colors = box_colors(max(n_colors, len(class_names) if class_names else 0))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    for i, (x1, y1, x2, y2) in enumerate(b.round().int().tolist()):
-        color = colors[labels_[i]] if labels_ else colors[0]
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
-        parts = []
-        if labels_ is not None:
-            parts.append(class_names[labels_[i]] if class_names else str(labels_[i]))
-        if scores_ is not None:
-            parts.append(f"{scores_[i]:.2f}")
-        if not parts:
-            continue
-        text = " ".join(parts)
-        (tw, th), baseline = cv2.getTextSize(text, font, font_scale, 1)
-        top = y1 - th - baseline - 2 if y1 - th - baseline - 2 >= 0 else y1  # above the box if it fits
-        cv2.rectangle(out, (x1, top), (x1 + tw + 2, top + th + baseline + 2), color, cv2.FILLED)
-        text_color = (0, 0, 0) if sum(color) > 380 else (255, 255, 255)
-        cv2.putText(out, text, (x1 + 1, top + th + 1), font, font_scale, text_color, 1, cv2.LINE_AA)
-    return out
+    colors = box_colors(max(max(labels_) + 1 if labels_ else 1, len(class_names) if class_names else 0))
+    texts = None if labels_ is None and scores_ is None else []
+    for i in range(n if texts is not None else 0):
+        parts = [] if labels_ is None else [class_names[labels_[i]] if class_names else str(labels_[i])]
+        texts.append(" ".join(parts + ([] if scores_ is None else [f"{scores_[i]:.2f}"])))
+    box_color = [colors[c] for c in labels_] if labels_ else [colors[0]] * n
+    return _draw(out, b.tolist(), box_color, texts, thickness, font_scale)
 
 
 def plot_boxes(boxes: Tensor | np.ndarray, ax: object = None, labels: Sequence[str] | None = None,
@@ -365,3 +362,46 @@ def _check_maps(name: str, maps: object, expected: str, batched: bool = True) ->
     if maps.dim() != 3:
         raise ValueError(f"{name}: expected {expected}, got Tensor[{', '.join(map(str, maps.shape))}]")
     return maps.detach().cpu().float()
+
+
+def _pixels(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The first and last pixel column and row a pixel-edge box covers inside the image, or None."""
+    x1, y1, x2, y2 = (math.floor(v + 0.5) for v in box)      # round half up
+    c1, r1, c2, r2 = max(x1, 0), max(y1, 0), min(max(x2, x1 + 1), width) - 1, min(max(y2, y1 + 1), height) - 1
+    return (c1, r1, c2, r2) if c1 <= c2 and r1 <= r2 else None
+
+
+def _draw(out: np.ndarray, boxes: list[list[float]], colors: list[tuple[int, int, int]], texts: list[str] | None,
+          thickness: int, font_scale: float) -> np.ndarray:
+    """Draw labelled boxes into `out` (uint8 HxWx3, C-contiguous; modified) and return it, for `draw_boxes`
+    and `cvcourse.yolo.draw_detections`: each box's outline on its outermost `thickness` pixels inside
+    the pixel-edge `xyxy` box, clipped to the image (a box with no pixel inside is skipped); then, if
+    `texts` is given, a filled label box per drawn box, sized by `cv2.getTextSize`, above the box (inside
+    its top edge when there is no room) and shifted to stay in the image. Black text on light colours."""
+    import cv2
+
+    if isinstance(thickness, bool) or not isinstance(thickness, (int, np.integer)) or thickness < 1:
+        raise ValueError(f"thickness: expected an int >= 1 (pixels), got {thickness!r}")
+    if isinstance(font_scale, bool) or not isinstance(font_scale, (int, float)) or not 0 < font_scale < math.inf:
+        raise ValueError(f"font_scale: expected a number > 0, got {font_scale!r}")
+    height, width = out.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    drawn = []
+    for i, box in enumerate(boxes):                           # the outlines, inside each box
+        pixels = _pixels(box, width, height)
+        if pixels is None:
+            continue
+        c1, r1, c2, r2 = pixels
+        for t in range(min(int(thickness), (c2 - c1) // 2 + 1, (r2 - r1) // 2 + 1)):
+            cv2.rectangle(out, (c1 + t, r1 + t), (c2 - t, r2 - t), colors[i], 1, cv2.LINE_8)
+        drawn.append((i, c1, r1))
+    for i, c1, r1 in drawn if texts is not None else ():     # then the labels, on top of every outline
+        (tw, th), baseline = cv2.getTextSize(texts[i], font, font_scale, 1)
+        lw, lh = tw + 2, th + baseline + 2                    # the label box, 1 pixel of margin
+        top = r1 - lh if r1 - lh >= 0 else r1                 # above the box, else inside its top edge
+        top, left = max(min(top, height - lh), 0), max(min(c1, width - lw), 0)
+        color = colors[i]
+        cv2.rectangle(out, (left, top), (left + lw - 1, top + lh - 1), color, cv2.FILLED)
+        ink = (0, 0, 0) if 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 150 else (255, 255, 255)
+        cv2.putText(out, texts[i], (left + 1, top + 1 + th), font, font_scale, ink, 1, cv2.LINE_AA)
+    return out

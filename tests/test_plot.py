@@ -117,8 +117,8 @@ def test_draw_boxes_draws_on_a_copy_in_the_class_colour():
                           class_names=["circle", "square"], thickness=1)
     assert image.sum() == 0 and out.shape == image.shape and out.dtype == np.uint8
     color = plot.box_colors(2)[1]
-    assert tuple(out[40, 10]) == color and tuple(out[60, 30]) == color  # left and bottom edges
-    assert tuple(out[40, 30]) == (0, 0, 0)  # inside stays untouched
+    assert tuple(out[40, 10]) == color and tuple(out[59, 30]) == color  # left and bottom edges, inside the box
+    assert tuple(out[40, 30]) == (0, 0, 0) and not out[60:].any() and not out[20:, 50:].any()  # inside and outside untouched
     label_area = out[:20, 10:60]  # the label box sits above the box
     assert (label_area == np.array(color, np.uint8)).all(axis=2).sum() > 50
 
@@ -129,6 +129,26 @@ def test_draw_boxes_label_inside_when_no_room_above_and_grey_input():
     assert plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(0, 4)).sum() == 0
 
 
+def test_draw_boxes_draws_as_draw_detections():
+    from cvcourse.yolo import draw_detections
+
+    image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    boxes = torch.tensor([[10.0, 20.0, 50.0, 60.0], [40.4, 0, 96, 30], [-5, 50, 20, 80], [70, 40, 71, 41]])
+    labels, scores = torch.tensor([1, 0, 2, 1]), torch.tensor([0.9, 0.25, 0.5, 1.0])
+    out = plot.draw_boxes(image, boxes, labels, scores, class_names=["a", "bb", "ccc"], thickness=2)
+    assert np.array_equal(out, draw_detections(image, boxes, labels, scores, ["a", "bb", "ccc"], thickness=2))
+    bare = plot.draw_boxes(image, boxes, thickness=1)                       # no labels: colour 0, no label boxes
+    assert (bare[20:60, 10] == plot.box_colors(1)[0]).all() and np.array_equal(bare[:20, :40], image[:20, :40])
+
+
+def test_box_colors_are_matplotlibs_tab10_and_tab20():
+    import matplotlib
+
+    for n, name in ((7, "tab10"), (10, "tab10"), (11, "tab20"), (45, "tab20")):
+        cmap = matplotlib.colormaps[name]
+        assert plot.box_colors(n) == [tuple(int(round(255 * c)) for c in cmap(i % cmap.N)[:3]) for i in range(n)]
+
+
 def test_draw_boxes_bad_input():
     with pytest.raises(TypeError, match="image: expected an ndarray"):
         plot.draw_boxes(np.zeros((8, 8, 3), np.float32), torch.zeros(1, 4))
@@ -136,6 +156,14 @@ def test_draw_boxes_bad_input():
         plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="labels: expected 2 values"):
         plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(2, 4), labels=[0])
+    with pytest.raises(ValueError, match=r"boxes: expected x2 >= x1 and y2 >= y1"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), np.array([[5, 1, 1, 5]]))
+    with pytest.raises(ValueError, match=r"boxes: coordinates must be finite"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.tensor([[1.0, float("nan"), 5, 5]]))
+    with pytest.raises(ValueError, match=r"thickness: expected an int >= 1 \(pixels\), got -1"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(1, 4), thickness=-1)
+    with pytest.raises(ValueError, match=r"font_scale: expected a number > 0, got 0"):
+        plot.draw_boxes(np.zeros((8, 8, 3), np.uint8), torch.zeros(1, 4), font_scale=0)
 
 
 def test_plot_boxes_adds_one_rectangle_per_box():

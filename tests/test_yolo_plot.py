@@ -80,6 +80,16 @@ def test_target_figure_shows_the_tensor_and_one_cell():
     assert all(p.get_height() == 0 for p in fig2.axes[2].patches)
 
 
+
+def test_grid_shows_tensor_images_clamped_and_uint8_images_as_they_are():
+    scene = make_scene(3, image_size=64)
+    from_array = draw_v1_grid(scene.image, scene.boxes, scene.labels).images[0].get_array()
+    assert np.array_equal(np.asarray(from_array), scene.image)
+    bright = torch.full((3, 64, 64), 1.5)
+    bright[0] = -0.5                                                        # out of [0, 1]: clamped, not rejected
+    shown = np.asarray(draw_v1_grid(bright, scene.boxes, scene.labels).images[0].get_array())
+    assert (shown[..., 0] == 0).all() and (shown[..., 1:] == 255).all()
+
 # ----------------------------------------------------------------------------- priors
 def test_priors_figure_draws_the_assigned_anchor_of_each_object():
     scene = make_scene(22, image_size=416, min_objects=4, max_objects=5, size_range=(0.05, 0.6))
@@ -214,6 +224,8 @@ BOX, LABEL = torch.tensor([[2.0, 2.0, 10.0, 10.0]]), torch.tensor([0])
 @pytest.mark.parametrize("call, error, match", [
     (lambda: draw_v1_grid(IMAGE[..., 0], BOX, LABEL), ValueError, r"image: expected an ndarray\[H, W, 3\]"),
     (lambda: draw_v1_grid(torch.zeros(3, 8, 8, dtype=torch.uint8), BOX, LABEL), ValueError, "image: expected a float"),
+    (lambda: draw_v1_grid(torch.full((3, 32, 32), float("nan")), BOX, LABEL), ValueError, r"image: expected float values"),
+    (lambda: draw_v1_grid([[0]], BOX, LABEL), TypeError, r"image: expected an ndarray\[H, W, 3\] \(uint8 RGB\) or a float"),
     (lambda: draw_v1_grid(IMAGE, BOX, torch.tensor([0.0])), TypeError, "labels: expected an integer"),
     (lambda: draw_v1_grid(IMAGE, BOX, torch.tensor([0, 1])), ValueError, r"labels: expected Tensor\[1\]"),
     (lambda: draw_v1_grid(IMAGE, BOX, torch.tensor([-1])), ValueError, "labels: expected class indices >= 0"),

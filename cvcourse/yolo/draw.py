@@ -16,12 +16,14 @@ Colours: one per class, `PALETTE[label % 20]`: matplotlib's tab10 (the colours o
 `cvcourse.plot.box_colors` for up to 10 classes), then the 10 lighter tab20 partners. Text is black
 on light colours and white on dark ones.
 
+The drawing itself is `cvcourse.plot`'s, shared with `cvcourse.plot.draw_boxes`; this module adds
+the stricter arguments (Tensor or ndarray boxes, labels and scores, checked; float Tensor images).
+
 Reference: the drawing of darknet's `draw_detections` (J. Redmon, "YOLOv3: An Incremental
 Improvement", 2018) and Ultralytics' `Annotator.box_label`.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,30 +31,27 @@ import torch
 from torch import Tensor
 
 from cvcourse.ops._validate import check_boxes, check_scores
+from cvcourse.plot import _PALETTE, _draw
 
 __all__ = ["PALETTE", "draw_detections"]
 
 #: The class colours (RGB): tab10, then tab20's lighter partners; label c gets PALETTE[c % 20].
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
-    (174, 199, 232), (255, 187, 120), (152, 223, 138), (255, 152, 150), (197, 176, 213),
-    (196, 156, 148), (247, 182, 210), (199, 199, 199), (219, 219, 141), (158, 218, 229),
-)
+PALETTE: tuple[tuple[int, int, int], ...] = _PALETTE
 
 
 # ----------------------------------------------------------------------------- arguments
-def _canvas(image: object) -> np.ndarray:
-    """A new contiguous uint8 HxWx3 copy of a uint8 ndarray HxWx3 or a float Tensor[3, H, W] in [0, 1]."""
+def _image(image: object, *, clamp: bool = False) -> np.ndarray:
+    """A new contiguous uint8 HxWx3 copy of a uint8 ndarray HxWx3 or a float Tensor[3, H, W] in [0, 1]
+    (`clamp`: float values outside [0, 1] are clamped instead of rejected; NaN and inf are always rejected)."""
     if isinstance(image, Tensor):
         if image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
             raise ValueError(f"image: expected a float Tensor[3, H, W] in [0, 1], got {image.dtype} "
                              f"Tensor{list(image.shape)}")
         x = image.detach().cpu().float()
-        if x.numel() and not (torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1):
+        if x.numel() and not (torch.isfinite(x).all() and (clamp or (x.min() >= 0 and x.max() <= 1))):
             raise ValueError(f"image: expected float values in [0, 1], got values in "
                              f"[{x.min().item():.4g}, {x.max().item():.4g}]")
-        return np.ascontiguousarray((x * 255).round().to(torch.uint8).permute(1, 2, 0).numpy())
+        return np.ascontiguousarray((x.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy())
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image: expected an ndarray[H, W, 3] (uint8 RGB) or a float Tensor[3, H, W], "
                         f"got {type(image).__name__}")
@@ -66,7 +65,8 @@ def _tensor(value: object) -> object:
     return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
 
 
-def _labels(labels: object, k: int) -> list[int]:
+def _labels(labels: object, k: int) -> Tensor:
+    """The int64 class indices (Tensor[k] on the CPU) of a Tensor or ndarray[k] of ints >= 0."""
     labels = _tensor(labels)
     if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
         got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
@@ -75,7 +75,7 @@ def _labels(labels: object, k: int) -> list[int]:
         raise ValueError(f"labels: expected Tensor[{k}] (one label per box), got Tensor{list(labels.shape)}")
     if k and int(labels.min()) < 0:
         raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
-    return [int(v) for v in labels.tolist()]
+    return labels.long().cpu()
 
 
 def _colors(colors: object, needed: int) -> list[tuple[int, int, int]]:
@@ -96,22 +96,17 @@ def _colors(colors: object, needed: int) -> list[tuple[int, int, int]]:
     return out
 
 
-def _names(class_names: object, needed: int) -> list[str]:
+def _names(class_names: object, needed: int, *, pad: bool = False) -> list[str]:
+    """The name of each label 0..needed - 1; a label without a name (no `class_names`, or beyond a
+    short list if `pad`) is named by its number."""
     if class_names is None:
         return [str(c) for c in range(needed)]
     if isinstance(class_names, str) or not isinstance(class_names, Sequence):
         raise TypeError(f"class_names: expected a sequence of names indexed by label, got {type(class_names).__name__}")
-    if len(class_names) < needed:
+    if not pad and len(class_names) < needed:
         raise ValueError(f"class_names: expected a name for each label up to {needed - 1} ({needed} names), "
                          f"got {len(class_names)}")
-    return [str(n) for n in class_names[:needed]]
-
-
-def _pixels(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int] | None:
-    """The first and last pixel column and row a pixel-edge box covers inside the image, or None."""
-    x1, y1, x2, y2 = (math.floor(v + 0.5) for v in box)      # round half up
-    c1, r1, c2, r2 = max(x1, 0), max(y1, 0), min(max(x2, x1 + 1), width) - 1, min(max(y2, y1 + 1), height) - 1
-    return (c1, r1, c2, r2) if c1 <= c2 and r1 <= r2 else None
+    return [str(class_names[c]) if c < len(class_names) else str(c) for c in range(needed)]
 
 
 # ----------------------------------------------------------------------------- public API
@@ -143,39 +138,11 @@ def draw_detections(image: np.ndarray | Tensor, boxes: Tensor | np.ndarray, labe
     Reference: darknet's `draw_detections` (Redmon & Farhadi, "YOLOv3: An Incremental Improvement",
     2018); Ultralytics' `Annotator.box_label`.
     """
-    import cv2
-
-    out = _canvas(image)
+    out = _image(image)
     b = check_boxes(_tensor(boxes), "boxes").detach().cpu().double()
-    k = len(b)
-    label_list = _labels(labels, k)
-    score_list = None if scores is None else check_scores(_tensor(scores), k, "scores").tolist()
-    if isinstance(thickness, bool) or not isinstance(thickness, (int, np.integer)) or thickness < 1:
-        raise ValueError(f"thickness: expected an int >= 1 (pixels), got {thickness!r}")
-    if isinstance(font_scale, bool) or not isinstance(font_scale, (int, float)) or not 0 < font_scale < math.inf:
-        raise ValueError(f"font_scale: expected a number > 0, got {font_scale!r}")
+    label_list = _labels(labels, len(b)).tolist()
+    score_list = None if scores is None else check_scores(_tensor(scores), len(b), "scores").tolist()
     needed = max(label_list, default=-1) + 1
     palette, names = _colors(colors, needed), _names(class_names, needed)
-    height, width = out.shape[:2]
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    drawn = []
-    for i, box in enumerate(b.tolist()):                      # the outlines, inside each box
-        pixels = _pixels(box, width, height)
-        if pixels is None:
-            continue
-        c1, r1, c2, r2 = pixels
-        color = palette[label_list[i]]
-        for t in range(min(int(thickness), (c2 - c1) // 2 + 1, (r2 - r1) // 2 + 1)):
-            cv2.rectangle(out, (c1 + t, r1 + t), (c2 - t, r2 - t), color, 1, cv2.LINE_8)
-        drawn.append((i, c1, r1))
-    for i, c1, r1 in drawn:                                   # then the labels, on top of every outline
-        text = names[label_list[i]] + ("" if score_list is None else f" {score_list[i]:.2f}")
-        (tw, th), baseline = cv2.getTextSize(text, font, font_scale, 1)
-        lw, lh = tw + 2, th + baseline + 2                    # the label box, 1 pixel of margin
-        top = r1 - lh if r1 - lh >= 0 else r1                 # above the box, else inside its top edge
-        top, left = max(min(top, height - lh), 0), max(min(c1, width - lw), 0)
-        color = palette[label_list[i]]
-        cv2.rectangle(out, (left, top), (left + lw - 1, top + lh - 1), color, cv2.FILLED)
-        ink = (0, 0, 0) if 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] > 150 else (255, 255, 255)
-        cv2.putText(out, text, (left + 1, top + 1 + th), font, font_scale, ink, 1, cv2.LINE_AA)
-    return out
+    texts = [names[c] + ("" if score_list is None else f" {score_list[i]:.2f}") for i, c in enumerate(label_list)]
+    return _draw(out, b.tolist(), [palette[c] for c in label_list], texts, thickness, font_scale)

@@ -29,6 +29,7 @@ from cvcourse.ops._validate import check_boxes, check_threshold
 from cvcourse.plot import box_colors
 
 from .decode import _check_pred, postprocess
+from .draw import _image, _labels, _names
 from .targets import YoloPriors, assign_targets
 from .v1 import encode_v1_targets
 
@@ -41,39 +42,6 @@ __all__ = ["draw_v1_grid", "plot_threshold_sweep", "show_priors", "show_v1_targe
 
 
 # ----------------------------------------------------------------------------- arguments
-def _image(image: object) -> np.ndarray:
-    """A float Tensor[3, H, W] in [0, 1] or a uint8 ndarray[H, W, 3] as a float ndarray[H, W, 3] in [0, 1]."""
-    if isinstance(image, Tensor):
-        if image.dim() != 3 or image.shape[0] != 3 or not image.is_floating_point():
-            raise ValueError(f"image: expected a float Tensor[3, H, W] in [0, 1], got {image.dtype} "
-                             f"Tensor{list(image.shape)}")
-        return image.detach().cpu().permute(1, 2, 0).clamp(0, 1).double().numpy()
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        what = f"{image.dtype} ndarray{list(image.shape)}" if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"image: expected an ndarray[H, W, 3] of uint8 (RGB) or a float Tensor[3, H, W], got {what}")
-    return image.astype(np.float64) / 255.0
-
-
-def _labels(labels: object, n: int) -> Tensor:
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
-        raise TypeError(f"labels: expected an integer Tensor[{n}] of class indices, got {got}")
-    if labels.shape != (n,):
-        raise ValueError(f"labels: expected Tensor[{n}] (one label per box), got Tensor{list(labels.shape)}")
-    if n and int(labels.min()) < 0:
-        raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
-    return labels.long().cpu()
-
-
-def _names(class_names: object, num_classes: int) -> list[str]:
-    """A name for each class 0..num_classes - 1: the given ones, then the index."""
-    if class_names is None:
-        return [str(c) for c in range(num_classes)]
-    if isinstance(class_names, str) or not isinstance(class_names, Sequence):
-        raise TypeError(f"class_names: expected a sequence of names indexed by label, got {type(class_names).__name__}")
-    return [str(class_names[c]) if c < len(class_names) else str(c) for c in range(num_classes)]
-
-
 def _rgb(color: tuple[int, int, int]) -> tuple[float, float, float]:
     return tuple(v / 255 for v in color)
 
@@ -102,7 +70,7 @@ def v1_channel_names(B: int = 2, C: int = 20, class_names: Sequence[str] | None 
     """
     B, C = check_int("B", B, 1), check_int("C", C, 1)
     boxes = [f"{k}{j}" for j in range(B) for k in ("x", "y", "w", "h", "conf")]
-    return boxes + [f"p({name})" for name in _names(class_names, C)]
+    return boxes + [f"p({name})" for name in _names(class_names, C, pad=True)]
 
 
 def draw_v1_grid(image: np.ndarray | Tensor, boxes: Tensor, labels: Tensor, S: int = 7,
@@ -130,7 +98,7 @@ def draw_v1_grid(image: np.ndarray | Tensor, boxes: Tensor, labels: Tensor, S: i
     from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
-    img = _image(image)
+    img = _image(image, clamp=True)
     h, w = img.shape[:2]
     S = check_int("S", S, 1)
     b = check_boxes(boxes, "boxes").detach().cpu().double()
@@ -162,7 +130,7 @@ def draw_v1_grid(image: np.ndarray | Tensor, boxes: Tensor, labels: Tensor, S: i
     ax.set_ylabel("row", fontsize=9)
     ax.set_xlim(0, w)
     ax.set_ylim(h, 0)
-    names = _names(class_names, num_classes)
+    names = _names(class_names, num_classes, pad=True)
     shown = sorted(set(lab.tolist()))
     handles = [Line2D([], [], color=colors[c], lw=2, label=names[c]) for c in shown]
     if lost:
@@ -274,7 +242,7 @@ def show_priors(image: np.ndarray | Tensor, priors: YoloPriors, boxes: Tensor, l
 
     if not isinstance(priors, YoloPriors):
         raise TypeError(f"priors: expected the YoloPriors of make_priors, got {type(priors).__name__}")
-    img = _image(image)
+    img = _image(image, clamp=True)
     h, w = img.shape[:2]
     if (h, w) != tuple(priors.image_size):
         raise ValueError(f"image: expected {priors.image_size[0]} x {priors.image_size[1]} pixels (the priors' "
@@ -285,7 +253,7 @@ def show_priors(image: np.ndarray | Tensor, priors: YoloPriors, boxes: Tensor, l
     chosen = dict(zip(assignment.gt_index.tolist(), assignment.pred_index.tolist(), strict=True))
     num_classes = int(lab.max()) + 1 if len(lab) else 1
     colors = [_rgb(c) for c in box_colors(max(num_classes, len(class_names or ())))]
-    names = _names(class_names, num_classes)
+    names = _names(class_names, num_classes, pad=True)
     anchors = priors.anchors                                              # (L, A, 2)
     levels = len(priors.grid_sizes)
     fig, axes = plt.subplots(1, levels, figsize=(size * levels, size + 0.4), layout="constrained", squeeze=False)
