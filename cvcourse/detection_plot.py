@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ._validate import check_int
 from .ops._validate import check_boxes, check_scores, check_threshold
-from .plot import box_colors
+from .plot import _labels, box_colors
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -53,17 +53,6 @@ def _image(image: object) -> np.ndarray:
     if not np.issubdtype(image.dtype, np.floating):
         raise TypeError(f"image: expected uint8 or float values, got dtype {image.dtype}")
     return np.clip(image.astype(np.float64), 0.0, 1.0)
-
-
-def _labels(labels: object, n: int, name: str = "labels") -> Tensor:
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise TypeError(f"{name}: expected an integer Tensor[{n}] of class indices, got "
-                        f"{labels.dtype if isinstance(labels, Tensor) else type(labels).__name__}")
-    if labels.shape != (n,):
-        raise ValueError(f"{name}: expected Tensor[{n}] (one label per object), got Tensor{list(labels.shape)}")
-    if n and int(labels.min()) < 0:
-        raise ValueError(f"{name}: expected class indices >= 0, got {int(labels.min())}")
-    return labels.detach().cpu().long()
 
 
 def _masks(masks: object, n: int | None, size: tuple[int, int] | None, threshold: float = 0.5) -> Tensor:
@@ -129,7 +118,7 @@ def semantic_map(masks: Tensor, labels: Tensor) -> Tensor:
     Segmentation", CVPR 2015 (semantic); He et al., "Mask R-CNN", ICCV 2017 (instance).
     """
     m = _masks(masks, None, None)                                  # (K, H, W) bool
-    lab = _labels(labels, len(m))
+    lab = _labels(labels, len(m), per="object")
     out = torch.zeros(m.shape[1:], dtype=torch.int64)              # (H, W)
     for k in range(len(m)):
         out[m[k]] = lab[k] + 1
@@ -160,7 +149,7 @@ def show_semantic_vs_instance(image: np.ndarray | Tensor, masks: Tensor, labels:
     img = _image(image)
     h, w = img.shape[:2]
     m = _masks(masks, None, (h, w))
-    lab = _labels(labels, len(m))
+    lab = _labels(labels, len(m), per="object")
     num_classes = int(lab.max()) + 1 if len(lab) else 0
     names = _class_names(class_names, num_classes)
     colors = [_rgb(c) for c in box_colors(max(len(names), 1))]
@@ -232,7 +221,7 @@ def draw_instances(image: np.ndarray | Tensor, boxes: Tensor, labels: Tensor, sc
     h, w = img.shape[:2]
     b = check_boxes(boxes.detach().cpu() if isinstance(boxes, Tensor) else boxes, "boxes").double()
     n = len(b)
-    lab = _labels(labels, n)
+    lab = _labels(labels, n, per="object")
     sc = check_scores(scores.detach().cpu(), n) if scores is not None else None
     alpha = check_threshold(alpha, "alpha")
     m = _masks(masks, n, (h, w), check_threshold(mask_threshold, "mask_threshold")) if masks is not None else None

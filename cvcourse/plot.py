@@ -364,6 +364,25 @@ def _check_maps(name: str, maps: object, expected: str, batched: bool = True) ->
     return maps.detach().cpu().float()
 
 
+def _tensor(value: object) -> object:
+    """An ndarray as a Tensor (so the Tensor checks apply); anything else unchanged."""
+    return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+
+
+def _labels(labels: object, k: int, *, per: str = "box") -> Tensor:
+    """The int64 class indices (Tensor[k] on the CPU) of a Tensor or ndarray[k] of ints >= 0, one
+    `per` box (or object), for `cvcourse.yolo` and `cvcourse.detection_plot`."""
+    labels = _tensor(labels)
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
+        raise TypeError(f"labels: expected an integer Tensor[{k}] of class indices, got {got}")
+    if labels.shape != (k,):
+        raise ValueError(f"labels: expected Tensor[{k}] (one label per {per}), got Tensor{list(labels.shape)}")
+    if k and int(labels.min()) < 0:
+        raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
+    return labels.long().cpu()
+
+
 def _pixels(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int] | None:
     """The first and last pixel column and row a pixel-edge box covers inside the image, or None."""
     x1, y1, x2, y2 = (math.floor(v + 0.5) for v in box)      # round half up

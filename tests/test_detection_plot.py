@@ -65,7 +65,8 @@ def test_semantic_map_accepts_probabilities_and_no_objects():
 @pytest.mark.parametrize("masks, labels, error, match", [
     ([[True]], torch.tensor([0]), TypeError, "masks: expected a Tensor"),
     (torch.zeros(4, 4, dtype=torch.bool), torch.tensor([0]), ValueError, r"masks: expected Tensor\[N, H, W\]"),
-    (torch.zeros(2, 4, 4, dtype=torch.bool), torch.tensor([0]), ValueError, r"labels: expected Tensor\[2\]"),
+    (torch.zeros(2, 4, 4, dtype=torch.bool), torch.tensor([0]), ValueError,
+     r"labels: expected Tensor\[2\] \(one label per object\), got Tensor\[1\]"),
     (torch.zeros(1, 4, 4, dtype=torch.bool), torch.tensor([0.0]), TypeError, "labels: expected an integer"),
     (torch.zeros(1, 4, 4, dtype=torch.bool), torch.tensor([-1]), ValueError, "labels: expected class indices >= 0"),
     (torch.full((1, 4, 4), float("nan")), torch.tensor([0]), ValueError, "masks: expected finite"),

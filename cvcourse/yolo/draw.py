@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from cvcourse.ops._validate import check_boxes, check_scores
-from cvcourse.plot import _PALETTE, _draw
+from cvcourse.plot import _PALETTE, _draw, _labels, _tensor
 
 __all__ = ["PALETTE", "draw_detections"]
 
@@ -58,24 +58,6 @@ def _image(image: object, *, clamp: bool = False) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"image: expected an ndarray[H, W, 3] of uint8 (RGB), got {image.dtype} ndarray{list(image.shape)}")
     return np.array(image, dtype=np.uint8, order="C", copy=True)
-
-
-def _tensor(value: object) -> object:
-    """An ndarray as a Tensor (so the Tensor checks apply); anything else unchanged."""
-    return torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
-
-
-def _labels(labels: object, k: int) -> Tensor:
-    """The int64 class indices (Tensor[k] on the CPU) of a Tensor or ndarray[k] of ints >= 0."""
-    labels = _tensor(labels)
-    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
-        raise TypeError(f"labels: expected an integer Tensor[{k}] of class indices, got {got}")
-    if labels.shape != (k,):
-        raise ValueError(f"labels: expected Tensor[{k}] (one label per box), got Tensor{list(labels.shape)}")
-    if k and int(labels.min()) < 0:
-        raise ValueError(f"labels: expected class indices >= 0, got {int(labels.min())}")
-    return labels.long().cpu()
 
 
 def _colors(colors: object, needed: int) -> list[tuple[int, int, int]]:

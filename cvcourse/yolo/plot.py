@@ -26,10 +26,10 @@ from torch import Tensor
 from cvcourse._validate import check_int
 from cvcourse.metrics import precision_recall_curve
 from cvcourse.ops._validate import check_boxes, check_threshold
-from cvcourse.plot import box_colors
+from cvcourse.plot import _labels, box_colors
 
 from .decode import _check_pred, postprocess
-from .draw import _image, _labels, _names
+from .draw import _image, _names
 from .targets import YoloPriors, assign_targets
 from .v1 import encode_v1_targets
 
