@@ -48,8 +48,12 @@ def _sample(y, x, H, W):
 
 
 @triton.jit
-def _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio, NB, PH, PW, ALIGNED: tl.constexpr):
-    """The RoI's batch index, the bin's first sample corner, sample steps and the sample grid."""
+def _roi_geometry(rois_ptr, pid, scale, offset, sampling_ratio, NB, PH, PW, ALIGNED: tl.constexpr):
+    """Program `pid`'s (RoI k, bin i, j), the RoI's batch index, the bin's first sample corner, the
+    sample steps, the sample grid (gh, gw) and the number of samples the bin averages (at least 1)."""
+    k = pid // (PH * PW)                                         # one (RoI, bin) per program
+    i = (pid // PW) % PH
+    j = pid % PW
     b = tl.load(rois_ptr + k * 5).to(tl.int32)
     tl.device_assert((b >= 0) & (b < NB), "RoI batch index outside the batch")
     x1 = tl.load(rois_ptr + k * 5 + 1) * scale - offset
@@ -69,19 +73,15 @@ def _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio, NB, PH, PW, 
     x_start = x1 + j * bin_w
     step_y = bin_h / tl.maximum(gh, 1).to(bin_h.dtype)          # no sample at all (gh = 0): the loop is empty
     step_x = bin_w / tl.maximum(gw, 1).to(bin_w.dtype)
-    return b, y_start, x_start, step_y, step_x, gh, gw
+    count = tl.maximum(gh * gw, 1).to(y_start.dtype)
+    return k, i, j, b, y_start, x_start, step_y, step_x, gh, gw, count
 
 
 @triton.jit
 def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, NB, C, H, W, PH, PW, scale, offset, sampling_ratio,
                    ALIGNED: tl.constexpr, BLOCK_C: tl.constexpr):
-    pid = tl.program_id(0)                                       # one (RoI, bin) per program
-    k = pid // (PH * PW)
-    i = (pid // PW) % PH
-    j = pid % PW
-    b, y_start, x_start, step_y, step_x, gh, gw = _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio,
-                                                                NB, PH, PW, ALIGNED)
-    count = tl.maximum(gh * gw, 1).to(y_start.dtype)
+    k, i, j, b, y_start, x_start, step_y, step_x, gh, gw, count = _roi_geometry(
+        rois_ptr, tl.program_id(0), scale, offset, sampling_ratio, NB, PH, PW, ALIGNED)
     for c0 in range(0, C, BLOCK_C):
         ch = c0 + tl.arange(0, BLOCK_C)                          # (BLOCK_C,)
         c_ok = ch < C
@@ -105,13 +105,8 @@ def roi_align_forward_kernel(x_ptr, rois_ptr, out_ptr, NB, C, H, W, PH, PW, scal
 @triton.jit
 def roi_align_backward_kernel(grad_out_ptr, rois_ptr, grad_in_ptr, NB, C, H, W, PH, PW, scale, offset, sampling_ratio,
                    ALIGNED: tl.constexpr, BLOCK_C: tl.constexpr):
-    pid = tl.program_id(0)
-    k = pid // (PH * PW)
-    i = (pid // PW) % PH
-    j = pid % PW
-    b, y_start, x_start, step_y, step_x, gh, gw = _roi_geometry(rois_ptr, k, scale, offset, i, j, sampling_ratio,
-                                                                NB, PH, PW, ALIGNED)
-    count = tl.maximum(gh * gw, 1).to(y_start.dtype)
+    k, i, j, b, y_start, x_start, step_y, step_x, gh, gw, count = _roi_geometry(
+        rois_ptr, tl.program_id(0), scale, offset, sampling_ratio, NB, PH, PW, ALIGNED)
     for c0 in range(0, C, BLOCK_C):
         ch = c0 + tl.arange(0, BLOCK_C)
         c_ok = ch < C
